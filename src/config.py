@@ -1,0 +1,118 @@
+"""The one place configuration is read.
+
+Every knob is an environment variable with the ``TRIAGE_`` prefix (or a line in ``.env``);
+a few standard third-party variables (``ANTHROPIC_API_KEY``, ``OPENAI_API_KEY``,
+``LANGSMITH_TRACING``, ``HF_TOKEN``) are accepted as aliases so users don't have to set
+things twice. Code asks :func:`get_settings` instead of reading ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SHARED_DATA = PROJECT_ROOT.parent / "shared" / "data"
+
+# USD per 1M tokens (input, output). Local models cost nothing per token.
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "claude-sonnet-4-5": (3.0, 15.0),
+    "claude-haiku-4-5": (1.0, 5.0),
+    "claude-opus-4-1": (15.0, 75.0),
+    "gpt-4o": (2.5, 10.0),
+    "gpt-4o-mini": (0.15, 0.6),
+    "gpt-4.1-mini": (0.4, 1.6),
+}
+
+
+class Settings(BaseSettings):
+    """Typed, env-driven settings. Paths are relative to the working directory unless absolute."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TRIAGE_", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    # --- storage roots -------------------------------------------------------------------
+    data_dir: Path = Path("data")
+    shared_data_dir: Path = SHARED_DATA
+
+    # --- classifier ----------------------------------------------------------------------
+    model_dir: Path = Path("models/intent")
+    base_model: str = "minilm"
+    hf_token: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TRIAGE_HF_TOKEN", "HF_TOKEN")
+    )
+
+    # --- retrieval -----------------------------------------------------------------------
+    embedding_model: str = "minilm"
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    qdrant_path: Path = Path("data/qdrant")
+    qdrant_collection: str = "resolved_tickets"
+    recency_half_life_days: float = 365.0
+    recency_weight: float = 0.02
+    retrieval_k: int = 5
+    retrieval_min_filtered_hits: int = 3
+
+    # --- LLM -----------------------------------------------------------------------------
+    llm_provider: Literal["auto", "local", "anthropic", "openai"] = "auto"
+    llm_model: str | None = None
+    local_model_path: Path | None = None
+    local_model: Literal["smollm2", "qwen2.5-0.5b", "qwen2.5-1.5b"] = "smollm2"
+    models_cache_dir: Path = Path("models/llm")
+    llm_threads: int = 2
+    llm_context: int = 4096
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TRIAGE_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
+    )
+    anthropic_base_url: str | None = None
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TRIAGE_OPENAI_API_KEY", "OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = None
+    llm_timeout_s: float = 60.0
+    llm_max_retries: int = 2
+    llm_prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
+    mask_pii_external: bool = True
+    mask_pii_local: bool = False
+
+    # --- graph / routing -----------------------------------------------------------------
+    auto_threshold: float = 0.85
+    suggest_threshold: float = 0.60
+    routing_config: Path | None = None
+    max_ticket_chars: int = 20_000
+    supported_languages: list[str] = Field(default_factory=lambda: ["en"])
+
+    # --- audit + checkpoints -------------------------------------------------------------
+    database_url: str | None = None  # postgresql://... switches audit + checkpoints to Postgres
+    sqlite_path: Path = Path("data/triage.db")
+    checkpoint_sqlite_path: Path = Path("data/checkpoints.db")
+    outbox_dir: Path = Path("data/outbox")
+
+    # --- tracing -------------------------------------------------------------------------
+    langsmith_tracing: bool = Field(
+        default=False, validation_alias=AliasChoices("TRIAGE_LANGSMITH_TRACING", "LANGSMITH_TRACING")
+    )
+    langsmith_project: str = Field(
+        default="triage", validation_alias=AliasChoices("TRIAGE_LANGSMITH_PROJECT", "LANGSMITH_PROJECT")
+    )
+
+    def resolved_llm_provider(self) -> Literal["local", "anthropic", "openai"]:
+        """``auto`` never makes a silent network call: external only when a key is configured."""
+        if self.llm_provider != "auto":
+            return self.llm_provider
+        if self.anthropic_api_key is not None:
+            return "anthropic"
+        if self.openai_api_key is not None or self.openai_base_url:
+            return "openai"
+        return "local"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Process-wide settings (cached). Tests build ``Settings(...)`` directly instead."""
+    return Settings()

@@ -43,12 +43,14 @@ class Settings(BaseSettings):
     # --- classifier ----------------------------------------------------------------------
     model_dir: Path = Path("models/intent")
     base_model: str = "minilm"
+    classifier_threads: int = 0  # intra-op threads for classifier inference; 0 = library default
     hf_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TRIAGE_HF_TOKEN", "HF_TOKEN")
     )
 
     # --- retrieval -----------------------------------------------------------------------
     embedding_model: str = "minilm"
+    embedding_backend: Literal["auto", "onnx", "torch"] = "auto"  # auto: ONNX Runtime if exportable
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
     qdrant_path: Path = Path("data/qdrant")
@@ -57,6 +59,10 @@ class Settings(BaseSettings):
     recency_weight: float = 0.02
     retrieval_k: int = 5
     retrieval_min_filtered_hits: int = 3
+    qdrant_timeout_s: int = 5  # server mode: seconds before a call counts as 'unavailable'
+    retrieval_dedupe_cosine: float = 0.98  # ingest: near-duplicate cutoff; >= 1 disables
+    qdrant_shard_number: int | None = None  # server/cluster only: shards of a new collection
+    qdrant_replication_factor: int | None = None  # server/cluster only: copies of each shard
 
     # --- LLM -----------------------------------------------------------------------------
     llm_provider: Literal["auto", "local", "anthropic", "openai"] = "auto"
@@ -79,6 +85,7 @@ class Settings(BaseSettings):
     llm_prices: dict[str, tuple[float, float]] = Field(default_factory=lambda: dict(DEFAULT_PRICES))
     mask_pii_external: bool = True
     mask_pii_local: bool = False
+    llm_max_input_chars: int = 6000  # ticket text beyond this is cut before it reaches an LLM prompt
 
     # --- graph / routing -----------------------------------------------------------------
     auto_threshold: float = 0.85
@@ -86,9 +93,13 @@ class Settings(BaseSettings):
     routing_config: Path | None = None
     max_ticket_chars: int = 20_000
     supported_languages: list[str] = Field(default_factory=lambda: ["en"])
+    node_timeout_s: float = 180.0  # a graph step slower than this fails closed (-> escalate)
+    calibration_target_precision: float = 0.99  # auto-resolve precision floor (Clopper-Pearson lower bound)
+    calibration_min_support: int = 30  # fewer held-out auto-resolved examples -> never auto-resolve
 
     # --- audit + checkpoints -------------------------------------------------------------
     database_url: str | None = None  # postgresql://... switches audit + checkpoints to Postgres
+    database_schema: str = "public"  # Postgres schema for the audit tables + LangGraph checkpoints
     sqlite_path: Path = Path("data/triage.db")
     checkpoint_sqlite_path: Path = Path("data/checkpoints.db")
     outbox_dir: Path = Path("data/outbox")
@@ -96,6 +107,12 @@ class Settings(BaseSettings):
     # --- tracing -------------------------------------------------------------------------
     langsmith_tracing: bool = Field(
         default=False, validation_alias=AliasChoices("TRIAGE_LANGSMITH_TRACING", "LANGSMITH_TRACING")
+    )
+    langsmith_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("TRIAGE_LANGSMITH_ENDPOINT", "LANGSMITH_ENDPOINT")
+    )
+    langsmith_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("TRIAGE_LANGSMITH_API_KEY", "LANGSMITH_API_KEY")
     )
     langsmith_project: str = Field(
         default="triage", validation_alias=AliasChoices("TRIAGE_LANGSMITH_PROJECT", "LANGSMITH_PROJECT")

@@ -22,17 +22,37 @@ class ResolvedTicket(BaseModel):
 
 
 class Hit(BaseModel):
-    """A search result: ``score`` blends cosine similarity and recency; ``similarity`` is raw cosine."""
+    """A search result: ``score`` blends cosine similarity and recency; ``similarity`` is raw cosine.
+
+    ``fallback`` is True when the hit came from the unfiltered search that tops up a filtered one
+    returning too few hits, so callers can weigh it as weaker evidence.
+    """
 
     id: str
     score: float
     similarity: float
     ticket: ResolvedTicket
+    fallback: bool = False
+
+
+class SearchResult(list[Hit]):
+    """``list[Hit]`` plus how it was obtained (a plain list for callers that don't care)."""
+
+    def __init__(
+        self, hits: list[Hit] | None = None, *, filtered: bool = False, fallback_used: bool = False
+    ) -> None:
+        super().__init__(hits or [])
+        self.filtered = filtered  # an intent/category filter was requested
+        self.fallback_used = fallback_used  # unfiltered hits were added because the filter found too few
 
 
 class RetrievalUnavailable(RuntimeError):
     """The vector store cannot be reached or used; callers treat it as 'no evidence'."""
 
 
-class CollectionMismatch(RuntimeError):
-    """An existing collection was built with a different embedding model or vector size."""
+class CollectionMismatch(RetrievalUnavailable):
+    """An existing collection was built with a different embedding model or vector size.
+
+    A subclass of :class:`RetrievalUnavailable` so the graph degrades to 'no evidence' instead of
+    crashing, while the CLIs show the specific message.
+    """

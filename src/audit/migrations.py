@@ -1,0 +1,112 @@
+"""Explicit, versioned schema for both backends; applied at start, recorded in ``schema_migrations``.
+
+Append new migrations; never edit an applied one. Uniqueness on ``ticket_id`` (decisions) and on
+``action_key`` (human actions) is what makes the writes idempotent.
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: dict[str, list[tuple[int, str]]] = {
+    "postgres": [
+        (
+            1,
+            """
+            CREATE TABLE IF NOT EXISTS decisions (
+                audit_id TEXT PRIMARY KEY,
+                ticket_id TEXT NOT NULL UNIQUE,
+                content_hash TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                bundle_version TEXT,
+                intent TEXT,
+                route TEXT NOT NULL,
+                score DOUBLE PRECISION NOT NULL,
+                trace_id TEXT,
+                created_at TIMESTAMPTZ NOT NULL,
+                recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+                record JSONB NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS human_actions (
+                action_key TEXT PRIMARY KEY,
+                audit_id TEXT NOT NULL,
+                ticket_id TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                edited_draft TEXT,
+                corrected_intent TEXT,
+                team TEXT,
+                note TEXT,
+                created_at TIMESTAMPTZ NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS human_actions_ticket ON human_actions (ticket_id);
+            """,
+        ),
+    ],
+    "sqlite": [
+        (
+            1,
+            """
+            CREATE TABLE IF NOT EXISTS decisions (
+                audit_id TEXT PRIMARY KEY,
+                ticket_id TEXT NOT NULL UNIQUE,
+                content_hash TEXT NOT NULL,
+                channel TEXT NOT NULL,
+                bundle_version TEXT,
+                intent TEXT,
+                route TEXT NOT NULL,
+                score REAL NOT NULL,
+                trace_id TEXT,
+                created_at TEXT NOT NULL,
+                recorded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
+                record TEXT NOT NULL
+            );
+            CREATE TABLE IF NOT EXISTS human_actions (
+                action_key TEXT PRIMARY KEY,
+                audit_id TEXT NOT NULL,
+                ticket_id TEXT NOT NULL,
+                actor TEXT NOT NULL,
+                action TEXT NOT NULL,
+                edited_draft TEXT,
+                corrected_intent TEXT,
+                team TEXT,
+                note TEXT,
+                created_at TEXT NOT NULL
+            );
+            CREATE INDEX IF NOT EXISTS human_actions_ticket ON human_actions (ticket_id);
+            """,
+        ),
+    ],
+}
+
+SCHEMA_MIGRATIONS_DDL = (
+    "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+)
+
+
+def pending(dialect: str, applied: set[int]) -> list[tuple[int, str]]:
+    """Migrations of ``dialect`` not yet applied, in order."""
+    return [(v, sql) for v, sql in sorted(MIGRATIONS[dialect]) if v not in applied]
+
+
+def statements(sql: str) -> list[str]:
+    """Split a migration into single statements (no semicolons inside our DDL)."""
+    return [s.strip() for s in sql.split(";") if s.strip()]
+
+
+DECISION_COLUMNS = (
+    "audit_id", "ticket_id", "content_hash", "channel", "bundle_version", "intent",
+    "route", "score", "trace_id", "created_at", "record",
+)  # fmt: skip
+ACTION_COLUMNS = (
+    "action_key", "audit_id", "ticket_id", "actor", "action", "edited_draft",
+    "corrected_intent", "team", "note", "created_at",
+)  # fmt: skip
+ACTION_READ_COLUMNS = tuple(c for c in ACTION_COLUMNS if c not in ("audit_id", "ticket_id"))
+
+
+def insert_sql(table: str, columns: tuple[str, ...], placeholder: str, *, conflict: str | None) -> str:
+    """``INSERT ... ON CONFLICT DO NOTHING`` (Postgres) or ``INSERT OR IGNORE`` (SQLite, conflict=None)."""
+    cols = ", ".join(columns)
+    values = ", ".join([placeholder] * len(columns))
+    if conflict is None:
+        return f"INSERT OR IGNORE INTO {table} ({cols}) VALUES ({values})"
+    return f"INSERT INTO {table} ({cols}) VALUES ({values}) ON CONFLICT ({conflict}) DO NOTHING"

@@ -1,0 +1,166 @@
+"""What the graph's nodes call, behind small protocols, in one container.
+
+Nodes stay thin and testable: unit tests build a ``Deps`` with fakes (a scripted classifier, an
+in-memory knowledge base, ``FakeProvider``), production builds it once per process with
+``Deps.from_settings`` from the real packages. Nothing is loaded at import time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from src.audit.store import AuditStore
+from src.classifier.types import Prediction
+from src.config import Settings, get_settings
+from src.graph.confidence import Thresholds
+from src.graph.routing import RoutingConfig, load_routing
+from src.llm.types import Analysis, Draft
+from src.retrieval.types import Hit
+from src.text.types import Preprocessed, Signal
+
+
+class StartupError(RuntimeError):
+    """The service cannot start (missing bundle, bad routing config ...): a clear message for the CLI."""
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    labels: list[str]
+    version: str
+    thresholds: dict
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]: ...
+
+
+@runtime_checkable
+class KnowledgeBaseLike(Protocol):
+    def search(
+        self, text: str, k: int | None = None, intent: str | None = None, category: str | None = None,
+        min_score: float | None = None,
+    ) -> list[Hit]: ...
+
+
+Analyzer = Callable[[str, Any], Analysis]  # (ticket_text, provider) -> Analysis
+Drafter = Callable[[str, Analysis, list[Hit], Any], Draft]  # (text, analysis, hits, provider) -> Draft
+Preprocessor = Callable[[str], Preprocessed]
+SignalDetector = Callable[[str], list[Signal]]
+InjectionDetector = Callable[[str], list[str]]  # names of injection patterns found (empty = none)
+
+
+def _default_analyze(text: str, provider: Any) -> Analysis:
+    from src.llm.analyze import analyze
+
+    return analyze(text, provider)
+
+
+def _default_draft(text: str, analysis: Analysis, hits: list[Hit], provider: Any) -> Draft:
+    from src.llm.draft import draft
+
+    return draft(text, analysis, hits, provider)
+
+
+def _default_signals(text: str) -> list[Signal]:
+    from src.text.signals import escalation_signals
+
+    return escalation_signals(text)
+
+
+def _default_injection(text: str) -> list[str]:
+    from src.llm.injection import looks_like_injection
+
+    return looks_like_injection(text)
+
+
+def prompt_versions() -> dict[str, str]:
+    """Versions of the analyze/draft prompts (recorded in every Decision)."""
+    from src.llm.prompts import ANALYZE_PROMPT_VERSION, DRAFT_PROMPT_VERSION
+
+    return {"analyze": ANALYZE_PROMPT_VERSION, "draft": DRAFT_PROMPT_VERSION}
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    classifier: Classifier | None
+    knowledge_base: KnowledgeBaseLike | None
+    provider: Any | None  # src.llm.providers.base.LLMProvider
+    audit: AuditStore
+    routing: RoutingConfig
+    analyze: Analyzer = _default_analyze
+    draft: Drafter = _default_draft
+    signals: SignalDetector = _default_signals
+    injection: InjectionDetector = _default_injection
+    preprocess: Preprocessor | None = None
+    prompt_versions: dict[str, str] = field(default_factory=dict)
+    startup_notes: list[str] = field(default_factory=list)
+
+    def thresholds(self) -> Thresholds:
+        """Settings defaults, overridden by the bundle's thresholds (global and per-intent)."""
+        base = {"auto_resolve": self.settings.auto_threshold, "suggest": self.settings.suggest_threshold}
+        bundle = dict(getattr(self.classifier, "thresholds", None) or {})
+        return Thresholds.coerce({**base, **{k: v for k, v in bundle.items() if v is not None}})
+
+    def run_preprocess(self, raw: str) -> Preprocessed:
+        if self.preprocess is not None:
+            return self.preprocess(raw)
+        from src.text.preprocess import preprocess
+
+        langs = self.settings.supported_languages
+        return preprocess(raw, max_chars=self.settings.max_ticket_chars, supported_languages=langs)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Deps:
+        """The real wiring. A missing classifier bundle or a bad routing file is a StartupError;
+        an unavailable LLM or knowledge base is not (those steps fail closed per ticket)."""
+        settings = settings or get_settings()
+        notes: list[str] = []
+        from src.classifier.inference import IntentClassifier
+
+        try:
+            classifier = IntentClassifier.load(settings.model_dir, threads=settings.classifier_threads)
+        except Exception as exc:  # noqa: BLE001 - any bundle problem is a startup error with its reason
+            raise StartupError(
+                f"cannot load the classifier bundle at {settings.model_dir} (set TRIAGE_MODEL_DIR): {exc}"
+            ) from exc
+        try:
+            routing = load_routing(settings=settings, labels=list(classifier.labels))
+        except ValueError as exc:
+            raise StartupError(str(exc)) from exc
+        unrouted = sorted(set(classifier.labels) - set(routing.intents))
+        if unrouted:
+            notes.append(f"intents without a route go to {routing.default_team}: {', '.join(unrouted)}")
+
+        knowledge_base: KnowledgeBaseLike | None
+        try:
+            from src.retrieval.store import KnowledgeBase
+
+            knowledge_base = KnowledgeBase.from_settings(settings)  # lazy: problems surface per search
+        except Exception as exc:  # noqa: BLE001 - retrieval down is a per-ticket 'no evidence' failure
+            knowledge_base = None
+            notes.append(f"knowledge base unavailable: {exc}")
+        provider: Any | None
+        try:
+            from src.llm.providers import get_provider
+
+            provider = get_provider(settings)
+        except Exception as exc:  # noqa: BLE001 - LLM down: analyze/draft fail closed per ticket
+            provider = None
+            notes.append(f"LLM provider unavailable: {exc}")
+        from src.audit.store import open_audit_store
+
+        try:
+            audit = open_audit_store(settings)
+        except Exception as exc:  # noqa: BLE001
+            raise StartupError(f"cannot open the audit store: {exc}") from exc
+        return cls(
+            settings=settings,
+            classifier=classifier,
+            knowledge_base=knowledge_base,
+            provider=provider,
+            audit=audit,
+            routing=routing,
+            prompt_versions=prompt_versions(),
+            startup_notes=notes,
+        )

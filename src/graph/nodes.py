@@ -1,0 +1,344 @@
+"""The graph's nodes: thin functions ``(state, deps) -> partial update``.
+
+Every model/store call goes through :func:`guarded`, which times it, enforces
+``Settings.node_timeout_s`` and turns any exception into a recorded failure ("node: Kind: why"),
+so no exception leaves a node and the confidence estimator escalates the ticket. Decisions are made
+in the pure functions (``confidence.score``, ``routing.assign``, ``review.outcome_of``).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import contextvars
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from langgraph.types import interrupt
+
+from src.audit.models import Decision, HumanAction, audit_id_for, content_hash
+from src.graph.confidence import ConfidenceInputs, score
+from src.graph.deps import Deps
+from src.graph.review import ReviewAction, outcome_of, review_payload
+from src.llm.types import Analysis, Draft
+from src.retrieval.types import Hit
+from src.text.types import Preprocessed
+
+Update = dict[str, Any]
+
+_pool: concurrent.futures.ThreadPoolExecutor | None = None
+
+
+class NodeTimeout(TimeoutError):
+    pass
+
+
+def _executor() -> concurrent.futures.ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = concurrent.futures.ThreadPoolExecutor(max_workers=8, thread_name_prefix="triage-node")
+    return _pool
+
+
+def call_with_timeout(fn: Callable[[], Any], timeout_s: float | None) -> Any:
+    """Run ``fn`` with a deadline (in a worker thread that keeps the tracing context)."""
+    if not timeout_s or timeout_s <= 0:
+        return fn()
+    ctx = contextvars.copy_context()
+    future = _executor().submit(ctx.run, fn)
+    try:
+        return future.result(timeout=timeout_s)
+    except concurrent.futures.TimeoutError as exc:
+        future.cancel()
+        raise NodeTimeout(f"no result within {timeout_s:g}s") from exc
+
+
+def failure(node: str, exc: BaseException) -> str:
+    kind = getattr(exc, "kind", None) or type(exc).__name__
+    return f"{node}: {kind}: {str(exc)[:300]}"
+
+
+def guarded(node: str, deps: Deps, body: Callable[[], Update], *, timeout: bool = True) -> Update:
+    """Run a node body: latency recorded, exceptions and timeouts become failures, never raised."""
+    start = time.perf_counter()
+    try:
+        update = call_with_timeout(body, deps.settings.node_timeout_s if timeout else None) or {}
+    except Exception as exc:  # noqa: BLE001 - fail closed: the reason goes into the state, not up the stack
+        update = {"failures": [failure(node, exc)]}
+    elapsed = round((time.perf_counter() - start) * 1000, 2)
+    update["latency_ms"] = {**update.get("latency_ms", {}), node: elapsed}
+    return update
+
+
+def _pre(state: dict[str, Any]) -> Preprocessed:
+    return Preprocessed.model_validate(state.get("pre") or {"text": "", "masked_text": "", "valid": False})
+
+
+def _usage(obj: Analysis | Draft, step: str) -> list[dict[str, Any]]:
+    return [{"step": step, **obj.usage.model_dump(mode="json")}] if obj.usage is not None else []
+
+
+# --- nodes ----------------------------------------------------------------------------------
+
+
+def preprocess_node(state: dict[str, Any], deps: Deps) -> Update:
+    def body() -> Update:
+        raw = state.get("raw_text") or ""
+        subject = state.get("subject")
+        if subject and subject.strip() and subject.strip() not in raw:
+            raw = f"{subject.strip()}\n\n{raw}"
+        pre = deps.run_preprocess(raw)
+        update: Update = {"pre": pre.model_dump(mode="json"), "signals": [], "injection": []}
+        if pre.valid:
+            update["signals"] = [s.model_dump(mode="json") for s in deps.signals(pre.text)]
+            update["injection"] = list(deps.injection(pre.text))
+        return update
+
+    update = guarded("preprocess", deps, body)
+    if "pre" not in update:  # preprocessing itself failed: treat as unreadable
+        update["pre"] = {"text": "", "masked_text": "", "valid": False, "flags": ["preprocess_failed"]}
+    return update
+
+
+def route_after_preprocess(state: dict[str, Any]) -> str:
+    """Empty/unreadable tickets skip the models (and the LLM) and go straight to scoring -> human."""
+    return "classify" if (state.get("pre") or {}).get("valid") else "score"
+
+
+def classify_node(state: dict[str, Any], deps: Deps) -> Update:
+    def body() -> Update:
+        if deps.classifier is None:
+            raise RuntimeError("no classifier loaded")
+        pred = deps.classifier.predict([_pre(state).masked_text])[0]
+        update: Update = {"prediction": pred.model_dump(mode="json")}
+        if not pred.valid or pred.label is None:
+            update["failures"] = [f"classify: invalid prediction: {pred.reason or 'no label'}"]
+        return update
+
+    return guarded("classify", deps, body)
+
+
+def analyze_node(state: dict[str, Any], deps: Deps) -> Update:
+    def body() -> Update:
+        if deps.provider is None:
+            raise RuntimeError("no LLM provider configured/available")
+        analysis = deps.analyze(_pre(state).masked_text, deps.provider)
+        update: Update = {"analysis": analysis.model_dump(mode="json"), "usage": _usage(analysis, "analyze")}
+        if not analysis.reliable:
+            why = analysis.reason or "analysis did not validate"
+            update["failures"] = [f"analyze: invalid_output: {why}"]
+        return update
+
+    return guarded("analyze", deps, body)
+
+
+def retrieve_node(state: dict[str, Any], deps: Deps) -> Update:
+    def body() -> Update:
+        if deps.knowledge_base is None:
+            raise RuntimeError("knowledge base not available")
+        intent = (state.get("prediction") or {}).get("label")
+        text, k = _pre(state).masked_text, deps.settings.retrieval_k
+        # Evidence for the draft: filtered by the predicted intent (the store tops up if too few).
+        hits = deps.knowledge_base.search(text, k=k, intent=intent)
+        # Support for the score: the *unfiltered* neighbours, or agreement would be true by construction.
+        neighbours = deps.knowledge_base.search(text, k=k) if intent is not None else hits
+        return {
+            "hits": [h.model_dump(mode="json") for h in hits],
+            "retrieval": {
+                "filtered": bool(getattr(hits, "filtered", intent is not None)),
+                "fallback_used": bool(getattr(hits, "fallback_used", False)),
+                "neighbours": [
+                    {"id": h.id, "intent": h.ticket.intent, "similarity": h.similarity} for h in neighbours
+                ],
+            },
+        }
+
+    return guarded("retrieve", deps, body)
+
+
+def draft_node(state: dict[str, Any], deps: Deps) -> Update:
+    failures = state.get("failures") or []
+    if any(f.startswith(("analyze:", "classify:")) for f in failures) or not state.get("analysis"):
+        # The LLM just failed (or we do not know what the ticket is): don't spend another call.
+        return {"draft": None, "draft_display": None, "latency_ms": {"draft": 0.0}}
+
+    def body() -> Update:
+        from src.text.pii import unmask
+
+        analysis = Analysis.model_validate(state["analysis"])
+        hits = [Hit.model_validate(h) for h in state.get("hits") or []]
+        pre = _pre(state)
+        result = deps.draft(pre.masked_text, analysis, hits, deps.provider)
+        return {
+            "draft": result.model_dump(mode="json"),
+            "draft_display": unmask(result.text, pre.pii_map),
+            "usage": _usage(result, "draft"),
+        }
+
+    return guarded("draft", deps, body)
+
+
+def confidence_inputs(state: dict[str, Any], deps: Deps) -> ConfidenceInputs:
+    """Collect what the estimator needs from the state (pure given deps.settings)."""
+    pre = _pre(state)
+    pred = state.get("prediction") or {}
+    failures = list(state.get("failures") or [])
+    if not pre.valid:
+        failures.append(f"preprocess: unreadable ticket ({', '.join(pre.flags) or 'invalid'})")
+    analysis = state.get("analysis") or {}
+    signals = state.get("signals") or []
+    sensitive = {name for name, on in (analysis.get("sensitive") or {}).items() if on}
+    sensitive |= {s["sensitive_flag"] for s in signals if s.get("sensitive_flag")}
+    signal_names = {s["name"] for s in signals} | {
+        s for s in analysis.get("signals", []) if not s.startswith("prompt_injection")
+    }
+    retrieved = "retrieval" in state and not any(f.startswith("retrieve:") for f in failures)
+    neighbours = (state.get("retrieval") or {}).get("neighbours") or []
+    label = pred.get("label")
+    same_intent = sum(n.get("intent") == label for n in neighbours)
+    draft = state.get("draft")
+    lang = pre.language
+    return ConfidenceInputs(
+        intent=label,
+        probability=float(pred.get("confidence", 0.0)),
+        margin=float(pred.get("margin", 0.0)),
+        entropy=float(pred.get("entropy", 1.0)),
+        classifier_valid=bool(pred.get("valid", False)) and pre.valid,
+        best_similarity=max((n["similarity"] for n in neighbours), default=None) if retrieved else None,
+        neighbours_total=len(neighbours) if retrieved else None,
+        neighbours_same_intent=same_intent if retrieved else None,
+        sentiment=analysis.get("sentiment"),
+        priority=analysis.get("priority"),
+        escalation_risk=analysis.get("escalation_risk"),
+        analysis_reliable=analysis.get("reliable") if analysis else None,
+        escalation_signals=sorted(signal_names),
+        sensitive_flags=sorted(sensitive),
+        language=lang,
+        language_supported=None if lang is None else lang in deps.settings.supported_languages,
+        draft_reliable=(draft.get("reliable") if draft else (False if pre.valid and label else None)),
+        injection=bool(state.get("injection")) or any(
+            s.startswith("prompt_injection") for s in analysis.get("signals", [])
+        ),
+        failures=failures,
+    )
+
+
+def score_node(state: dict[str, Any], deps: Deps) -> Update:
+    start = time.perf_counter()
+    try:
+        result = score(confidence_inputs(state, deps), deps.thresholds()).model_dump(mode="json")
+    except Exception as exc:  # noqa: BLE001 - even a scoring bug must end in a human queue
+        result = {"value": 0.0, "route": "escalate", "reasons": [failure("score", exc)], "adjustments": {}}
+    return {"score": result, "latency_ms": {"score": round((time.perf_counter() - start) * 1000, 2)}}
+
+
+def route_node(state: dict[str, Any], deps: Deps) -> Update:
+    sc = state.get("score") or {"route": "escalate"}
+    priority = (state.get("analysis") or {}).get("priority")
+    intent = (state.get("prediction") or {}).get("label")
+    try:
+        assignment = deps.routing.assign(intent, sc["route"], priority).model_dump(mode="json")
+    except Exception as exc:  # noqa: BLE001
+        assignment = {"team": deps.routing.escalation_team, "queue": "escalation", "sla_hours": 1.0}
+        return {"assignment": assignment, "failures": [failure("route", exc)]}
+    return {"assignment": assignment}
+
+
+def _intent(hit: dict[str, Any]) -> str | None:
+    return (hit.get("ticket") or {}).get("intent")
+
+
+def build_decision(state: dict[str, Any], deps: Deps) -> Decision:
+    pre = _pre(state)
+    pred = state.get("prediction") or {}
+    sc = state.get("score") or {}
+    usage = state.get("usage") or []
+    assignment = state.get("assignment") or {}
+    return Decision(
+        ticket_id=state["ticket_id"],
+        content_hash=state.get("content_hash") or content_hash(state.get("raw_text") or ""),
+        channel=state.get("channel") or "api",
+        text=pre.masked_text,
+        language=pre.language,
+        flags=pre.flags,
+        bundle_version=getattr(deps.classifier, "version", None),
+        prompt_versions=deps.prompt_versions,
+        intent=pred.get("label"),
+        confidence=pred.get("confidence"),
+        top3=[tuple(t) for t in pred.get("top3", [])],
+        analysis=state.get("analysis"),
+        evidence=[
+            {"id": h["id"], "score": h["score"], "similarity": h["similarity"], "intent": _intent(h)}
+            for h in state.get("hits") or []
+        ],
+        draft=(state.get("draft") or {}).get("text"),
+        score=float(sc.get("value", 0.0)),
+        route=sc.get("route", "escalate"),
+        reasons=[*sc.get("reasons", [])],
+        team=assignment.get("team"),
+        sla_hours=assignment.get("sla_hours"),
+        latency_ms=state.get("latency_ms") or {},
+        tokens_in=sum(int(u.get("tokens_in", 0)) for u in usage),
+        tokens_out=sum(int(u.get("tokens_out", 0)) for u in usage),
+        cost_usd=round(sum(float(u.get("cost_usd", 0.0)) for u in usage), 8),
+        trace_id=state.get("trace_id"),
+    )
+
+
+def audit_node(state: dict[str, Any], deps: Deps) -> Update:
+    """Write the Decision (exactly once per ticket id) *before* any human pause."""
+    start = time.perf_counter()
+    audit_id = audit_id_for(state["ticket_id"])
+    update: Update = {"audit_id": audit_id}
+    try:
+        update["audit_id"] = deps.audit.record_decision(build_decision(state, deps))
+    except Exception as exc:  # noqa: BLE001 - outbox itself failed (e.g. disk): keep going, say so loudly
+        print(f"triage: AUDIT WRITE FAILED for ticket {state['ticket_id']}: {exc}", file=sys.stderr)
+        update["failures"] = [failure("audit", exc)]
+        sc = dict(state.get("score") or {})
+        if sc.get("route") == "auto_resolve":
+            sc["route"] = "escalate"
+            sc["reasons"] = [*sc.get("reasons", []), "audit write failed: not auto-resolving (route capped)"]
+            update["score"] = sc
+    update["latency_ms"] = {"audit": round((time.perf_counter() - start) * 1000, 2)}
+    return update
+
+
+def review_node(state: dict[str, Any], deps: Deps) -> Update:
+    """Pause suggest/escalate tickets for a human. Re-runs on resume, so it only reads + interrupts."""
+    route = (state.get("score") or {}).get("route", "escalate")
+    if route == "auto_resolve":
+        return {"status": "auto_resolved", "action": None}
+    action = interrupt(review_payload(state))
+    return {"action": action}
+
+
+def route_after_review(state: dict[str, Any]) -> str:
+    return "apply_action" if state.get("action") else "__end__"
+
+
+def apply_action_node(state: dict[str, Any], deps: Deps) -> Update:
+    """Record the reviewer's action (idempotent key) and the outcome. Safe to re-run."""
+    try:
+        action = ReviewAction.model_validate(state.get("action") or {})
+    except Exception as exc:  # noqa: BLE001 - a malformed resume value is recorded, never applied
+        return {"status": "pending_review", "failures": [failure("review", exc)]}
+    predicted = (state.get("prediction") or {}).get("label")
+    human = HumanAction(
+        ticket_id=state["ticket_id"],
+        action=action.action,
+        actor=action.by,
+        edited_draft=action.text if action.action in ("edit", "respond") else None,
+        corrected_intent=action.intent if action.intent != predicted else None,
+        team=action.team,
+        note=action.note,
+        action_id=action.action_id,
+    )
+    update: Update = {"status": "completed", "outcome": outcome_of(action, state)}
+    try:
+        update["outcome"]["action_key"] = deps.audit.record_action(human)
+    except Exception as exc:  # noqa: BLE001
+        print(f"triage: AUDIT ACTION WRITE FAILED for ticket {state['ticket_id']}: {exc}", file=sys.stderr)
+        update["failures"] = [failure("audit_action", exc)]
+    return update

@@ -49,6 +49,8 @@ class Analysis(BaseModel):
     signals: list[str] = Field(default_factory=list)  # rule-based escalation signals that fired
     reliable: bool = True
     usage: Usage | None = None
+    prompt_version: str = ""
+    rule_adjustments: list[str] = Field(default_factory=list)  # what the rules raised over the LLM
 
 
 class Draft(BaseModel):
@@ -59,12 +61,14 @@ class Draft(BaseModel):
     reliable: bool = True
     usage: Usage | None = None
     prompt_version: str = ""
+    flags: list[str] = Field(default_factory=list)  # why it is unreliable: invented_number, ...
 
 
 class LLMError(RuntimeError):
     """Any provider failure after bounded retries; the graph turns it into a safe route."""
 
     kind: str = "error"
+    attempts: int = 1  # how many calls were made before giving up (retries + 1)
 
 
 class LLMTimeout(LLMError):

@@ -1,0 +1,164 @@
+"""``draft(ticket, analysis, similar) -> Draft``: a reply grounded in retrieved resolutions.
+
+The model sees the retrieved resolutions as ``<evidence id=...>`` blocks and must cite the ids it
+used. Post-checks (src/llm/checks.py) mark the draft ``reliable=False`` when it invents values,
+promises a refund/credit/resolution the evidence does not support, drops a template placeholder
+into an invented value, is empty, or has no evidence at all; the graph never auto-resolves an
+unreliable draft. Provider failures raise ``LLMError``.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from src.config import get_settings
+from src.llm.checks import invented_values, unsupported_promises
+from src.llm.prompts import DRAFT_PROMPT_VERSION, draft_system, escape_data, ticket_block
+from src.llm.providers.base import LLMProvider
+from src.llm.types import Analysis, Draft, LLMInvalidOutput, Usage
+from src.retrieval.types import Hit
+from src.text.language import detect_language
+
+MAX_EVIDENCE_CHARS = 1200  # per hit: a resolution longer than this is cut in the prompt
+
+
+class LLMDraftOutput(BaseModel):
+    model_config = ConfigDict(title="reply_draft", extra="ignore")
+
+    # Citations first: the model commits to its evidence before writing, and a token budget that
+    # runs out cuts the reply (caught as invalid) rather than silently dropping the citations.
+    evidence_ids: list[str] = Field(default_factory=list, max_length=10)
+    reply: str = Field(max_length=1500)
+
+
+def draft_schema(max_tokens: int = 320) -> dict:
+    """JSON schema for the draft; the reply's length is bounded by the token budget."""
+    schema = LLMDraftOutput.model_json_schema()
+    schema["properties"]["reply"]["maxLength"] = max(80, min(900, 2 * max_tokens))
+    schema["properties"]["evidence_ids"]["maxItems"] = 5
+    schema["properties"]["evidence_ids"]["items"]["maxLength"] = 40
+    schema["required"] = ["evidence_ids", "reply"]
+    schema["additionalProperties"] = False
+    return schema
+
+
+def evidence_block(hits: list[Hit]) -> str:
+    """Retrieved resolutions as delimited, escaped evidence."""
+    parts = []
+    for hit in hits:
+        t = hit.ticket
+        resolution = (t.response or "")[:MAX_EVIDENCE_CHARS]
+        parts.append(
+            f'<evidence id="{escape_data(hit.id)}">\n'
+            f"Customer: {escape_data(t.text[:400])}\n"
+            f"Resolution: {escape_data(resolution)}\n</evidence>"
+        )
+    return "\n".join(parts) if parts else "(no evidence available)"
+
+
+def _sum(usages: list[Usage]) -> Usage | None:
+    if not usages:
+        return None
+    return Usage(
+        provider=usages[0].provider,
+        model=usages[0].model,
+        tokens_in=sum(u.tokens_in for u in usages),
+        tokens_out=sum(u.tokens_out for u in usages),
+        latency_s=round(sum(u.latency_s for u in usages), 4),
+        cost_usd=round(sum(u.cost_usd for u in usages), 8),
+        calls=sum(u.calls for u in usages),
+    )
+
+
+def check_draft(
+    reply: str, cited: list[str], ticket_text: str, hits: list[Hit], language: str | None
+) -> tuple[list[str], list[str], bool]:
+    """Pure post-check: (evidence ids to record, flags, reliable)."""
+    given = [h.id for h in hits]
+    flags: list[str] = []
+    valid = [i for i in dict.fromkeys(cited) if i in given]
+    if len(valid) < len(set(cited)):
+        flags.append("unknown_evidence_id")
+    if not valid and given:
+        valid = given
+        flags.append("evidence_ids_fallback")
+    blocking: list[str] = []
+    if not reply.strip():
+        blocking.append("empty_draft")
+    if not hits:
+        blocking.append("no_evidence")
+    evidence_texts = [f"{h.ticket.text}\n{h.ticket.response}" for h in hits]
+    invented = invented_values(reply, [ticket_text, *evidence_texts])
+    if invented:
+        blocking.append("invented_values:" + ",".join(invented[:5]))
+    for kind in unsupported_promises(reply, [h.ticket.response for h in hits]):
+        blocking.append(f"unsupported_promise:{kind}")
+    if language and language not in ("und",):
+        reply_lang = detect_language(reply)
+        if reply_lang is not None and reply_lang != language:
+            blocking.append(f"language_mismatch:{reply_lang}!={language}")
+    return valid, flags + blocking, not blocking
+
+
+def draft(
+    ticket_text: str,
+    analysis: Analysis,
+    similar: list[Hit],
+    provider: LLMProvider | None = None,
+    *,
+    max_tokens: int = 320,
+) -> Draft:
+    """A grounded reply draft; invalid model output after one repair gives an empty unreliable draft."""
+    if provider is None:
+        from src.llm.providers import get_provider
+
+        provider = get_provider()
+    # The deterministic detector first: a small model's language field is often wrong.
+    language = detect_language(ticket_text) or (analysis.language if analysis.language != "und" else "")
+    system = draft_system(language, analysis.sentiment)
+    user = (
+        ticket_block(ticket_text, get_settings().llm_max_input_chars)
+        + "\n\n"
+        + evidence_block(similar)
+        + "\n\nWrite the reply draft as JSON with fields reply and evidence_ids."
+    )
+    schema = draft_schema(max_tokens)
+    usages: list[Usage] = []
+    error = ""
+    for attempt in range(2):
+        prompt = (
+            user
+            if attempt == 0
+            else f"{user}\n\nYour previous answer was invalid ({error[:200]}). Try again."
+        )
+        try:
+            data, usage = provider.complete_json(system, prompt, schema, max_tokens=max_tokens)
+        except LLMInvalidOutput as exc:
+            usages.append(Usage(provider=provider.name, model=provider.model))
+            error = str(exc)
+            continue
+        usages.append(usage)
+        try:
+            out = LLMDraftOutput.model_validate(data)
+        except ValidationError as exc:
+            error = str(exc.errors()[0]["msg"])
+            continue
+        ids, flags, reliable = check_draft(
+            out.reply.strip(), out.evidence_ids, ticket_text, similar, language
+        )
+        return Draft(
+            text=out.reply.strip(),
+            evidence_ids=ids,
+            reliable=reliable,
+            usage=_sum(usages),
+            prompt_version=DRAFT_PROMPT_VERSION,
+            flags=flags,
+        )
+    return Draft(
+        text="",
+        evidence_ids=[h.id for h in similar],
+        reliable=False,
+        usage=_sum(usages),
+        prompt_version=DRAFT_PROMPT_VERSION,
+        flags=[f"invalid_output:{error[:120]}"],
+    )

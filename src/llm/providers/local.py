@@ -1,0 +1,98 @@
+"""Offline provider: llama-cpp-python on a GGUF file, JSON-schema constrained decoding.
+
+Models are loaded once per process (cached by path) and calls are serialised per model, because
+a ``Llama`` instance is not thread-safe. Nothing here touches the network.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import threading
+import time
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from src.llm.types import LLMInvalidOutput, LLMUnavailable, Usage
+
+
+@lru_cache(maxsize=4)
+def _load(path: str, n_ctx: int, n_threads: int) -> tuple[Any, threading.Lock]:
+    try:
+        from llama_cpp import Llama
+    except ImportError as exc:  # pragma: no cover - depends on the install
+        raise LLMUnavailable(
+            "llama-cpp-python is not installed: run scripts/setup.sh (it builds it with "
+            'CMAKE_ARGS="-DGGML_NATIVE=OFF")'
+        ) from exc
+    try:
+        llm = Llama(model_path=path, n_ctx=n_ctx, n_threads=n_threads, verbose=False, seed=0)
+    except (ValueError, RuntimeError) as exc:
+        raise LLMUnavailable(f"cannot load GGUF model {path}: {exc}") from exc
+    # Free it before interpreter teardown: llama-cpp's own __del__ then fails noisily on exit.
+    atexit.register(llm.close)
+    return llm, threading.Lock()
+
+
+class LocalProvider:
+    """``LLMProvider`` over a local GGUF; greedy decoding so results are reproducible."""
+
+    name = "local"
+
+    def __init__(self, model_path: Path, *, model: str | None = None, n_ctx: int = 4096, n_threads: int = 2):
+        self.model_path = Path(model_path)
+        self.model = model or self.model_path.stem
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+
+    def _chat(self, system: str, user: str, max_tokens: int, **kwargs: Any) -> tuple[str, Usage]:
+        llm, lock = _load(str(self.model_path), self.n_ctx, self.n_threads)
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        start = time.perf_counter()
+        try:
+            with lock:
+                out = llm.create_chat_completion(
+                    messages=messages, max_tokens=max_tokens, temperature=0.0, repeat_penalty=1.1, **kwargs
+                )
+        except ValueError as exc:  # e.g. prompt longer than the context window
+            raise LLMUnavailable(f"local model rejected the request: {exc}") from exc
+        latency = time.perf_counter() - start
+        usage = out.get("usage") or {}
+        text = out["choices"][0]["message"].get("content") or ""
+        return text, Usage(
+            provider=self.name,
+            model=self.model,
+            tokens_in=int(usage.get("prompt_tokens", 0)),
+            tokens_out=int(usage.get("completion_tokens", 0)),
+            latency_s=round(latency, 4),
+            cost_usd=0.0,
+        )
+
+    def complete_json(
+        self, system: str, user: str, schema: dict, *, max_tokens: int = 512
+    ) -> tuple[dict, Usage]:
+        text, usage = self._chat(
+            system, user, max_tokens, response_format={"type": "json_object", "schema": schema}
+        )
+        return parse_json_object(text), usage
+
+    def complete_text(self, system: str, user: str, *, max_tokens: int = 512) -> tuple[str, Usage]:
+        return self._chat(system, user, max_tokens)
+
+
+def parse_json_object(text: str) -> dict:
+    """Parse a model's JSON object reply (tolerating a ```json fence); else ``LLMInvalidOutput``."""
+    s = text.strip()
+    if s.startswith("```"):
+        s = s.strip("`")
+        s = s[4:] if s.lower().startswith("json") else s
+    try:
+        data = json.loads(s)
+    except json.JSONDecodeError as exc:
+        raise LLMInvalidOutput(
+            f"model output is not valid JSON ({exc.msg} at {exc.pos}): {text[:200]!r}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise LLMInvalidOutput(f"model output is JSON but not an object: {text[:200]!r}")
+    return data

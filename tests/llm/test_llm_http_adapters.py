@@ -1,0 +1,205 @@
+"""Anthropic and OpenAI adapters over real HTTP against a local server speaking their wire formats.
+
+Success paths (structured output, usage, cost), failure paths (timeout, 500, 401, malformed
+output) -> typed LLMError with the retries counted, and PII masking on the wire.
+"""
+
+from __future__ import annotations
+
+import pytest
+from llm_wire import Reply, ScriptedServer, anthropic_text_reply, anthropic_tool_reply, openai_reply
+
+from src.config import Settings
+from src.llm.analyze import analyze
+from src.llm.providers import clear_provider_cache, get_provider
+from src.llm.providers.anthropic_provider import AnthropicProvider
+from src.llm.providers.masking import MaskingProvider
+from src.llm.providers.openai_compat import OpenAIProvider
+from src.llm.types import LLMInvalidOutput, LLMTimeout, LLMUnavailable
+
+SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+PRICES = {"claude-haiku-4-5": (1.0, 5.0), "gpt-4o-mini": (0.15, 0.6)}
+ANALYSIS = {
+    "language": "en",
+    "summary": "Customer threatens legal action over a late order.",
+    "sentiment": "angry",
+    "priority": "P2",
+    "escalation_risk": True,
+    "reason": "legal threat",
+    "legal_threat": True,
+    "health_safety": False,
+    "security_account_takeover": False,
+    "churn": False,
+}
+
+
+def _anthropic(server: ScriptedServer, **kw: object) -> AnthropicProvider:
+    opts = {"timeout_s": 5.0, "max_retries": 2, "prices": PRICES, "backoff_s": 0.01, **kw}
+    return AnthropicProvider("claude-haiku-4-5", api_key="test-key", base_url=server.url, **opts)
+
+
+def _openai(server: ScriptedServer, **kw: object) -> OpenAIProvider:
+    opts = {"timeout_s": 5.0, "max_retries": 2, "prices": PRICES, "backoff_s": 0.01, **kw}
+    return OpenAIProvider("gpt-4o-mini", api_key="test-key", base_url=server.url + "/v1", **opts)
+
+
+# --- Anthropic -------------------------------------------------------------------------------
+
+
+def test_anthropic_tool_use_structured_output(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [Reply(body=anthropic_tool_reply({"answer": "42"}, tokens=(1000, 200)))]
+    data, usage = _anthropic(scripted_server).complete_json("sys", "question", SCHEMA, max_tokens=50)
+    assert data == {"answer": "42"}
+    assert (usage.provider, usage.model, usage.tokens_in, usage.tokens_out) == (
+        "anthropic",
+        "claude-haiku-4-5",
+        1000,
+        200,
+    )
+    assert usage.cost_usd == pytest.approx((1000 * 1.0 + 200 * 5.0) / 1e6)
+    assert usage.latency_s > 0
+    req = scripted_server.requests[0]
+    assert req["path"] == "/v1/messages"
+    assert req["body"]["tool_choice"] == {"type": "tool", "name": "record_result"}
+    assert req["body"]["tools"][0]["input_schema"] == SCHEMA
+    assert req["body"]["system"] == "sys"
+    assert "test-key" in (req["headers"].get("x-api-key", "") + req["headers"].get("authorization", "")), req[
+        "headers"
+    ]
+
+
+def test_anthropic_text(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [Reply(body=anthropic_text_reply("Hello there"))]
+    text, usage = _anthropic(scripted_server).complete_text("sys", "hi")
+    assert text == "Hello there"
+    assert "tools" not in scripted_server.requests[0]["body"]
+
+
+def test_anthropic_500_retried_then_succeeds(scripted_server: ScriptedServer) -> None:
+    err = {"type": "error", "error": {"type": "api_error", "message": "boom"}}
+    scripted_server.replies = [
+        Reply(500, err),
+        Reply(529, err),
+        Reply(body=anthropic_tool_reply({"answer": "ok"})),
+    ]
+    provider = _anthropic(scripted_server)
+    data, _ = provider.complete_json("sys", "q", SCHEMA)
+    assert data == {"answer": "ok"}
+    assert provider.attempts == 3 and len(scripted_server.requests) == 3
+
+
+def test_anthropic_500_exhausts_retries(scripted_server: ScriptedServer) -> None:
+    err = {"type": "error", "error": {"type": "api_error", "message": "boom"}}
+    scripted_server.replies = [Reply(500, err)]
+    with pytest.raises(LLMUnavailable) as info:
+        _anthropic(scripted_server, max_retries=2).complete_json("sys", "q", SCHEMA)
+    assert info.value.attempts == 3
+    assert len(scripted_server.requests) == 3
+
+
+def test_anthropic_timeout(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [Reply(body=anthropic_tool_reply({"answer": "late"}), delay_s=1.5)]
+    with pytest.raises(LLMTimeout) as info:
+        _anthropic(scripted_server, timeout_s=0.3, max_retries=1).complete_json("sys", "q", SCHEMA)
+    assert info.value.attempts == 2
+    assert info.value.kind == "timeout"
+
+
+def test_anthropic_auth_error_not_retried(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [
+        Reply(401, {"type": "error", "error": {"type": "authentication_error", "message": "bad key"}})
+    ]
+    with pytest.raises(LLMUnavailable):
+        _anthropic(scripted_server).complete_json("sys", "q", SCHEMA)
+    assert len(scripted_server.requests) == 1
+
+
+def test_anthropic_missing_tool_use_is_invalid_output(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [Reply(body=anthropic_text_reply("I refuse to use tools"))]
+    with pytest.raises(LLMInvalidOutput):
+        _anthropic(scripted_server).complete_json("sys", "q", SCHEMA)
+
+
+def test_anthropic_malformed_body_is_typed_failure(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [Reply(body='{"id": "msg", "content": [ {broken')]
+    with pytest.raises((LLMInvalidOutput, LLMUnavailable)):
+        _anthropic(scripted_server, max_retries=0).complete_json("sys", "q", SCHEMA)
+
+
+def test_get_provider_masks_pii_before_anthropic(scripted_server: ScriptedServer) -> None:
+    """Through get_provider with a key: analyze() goes out masked, comes back whole."""
+    clear_provider_cache()
+    settings = Settings(anthropic_api_key="k", anthropic_base_url=scripted_server.url, llm_max_retries=0)
+    provider = get_provider(settings)
+    assert isinstance(provider, MaskingProvider) and provider.name == "anthropic"
+    reply = dict(ANALYSIS, summary="Customer jane@example.com wants order help.")
+    reply["summary"] = "Customer [EMAIL_1] wants order help."
+    scripted_server.replies = [Reply(body=anthropic_tool_reply(reply))]
+    ticket = "I'm jane@example.com, card 4111 1111 1111 1111. My lawyer will call you about my late order."
+    result = analyze(ticket, provider)
+    sent = str(scripted_server.requests[0]["body"])
+    assert "jane@example.com" not in sent and "4111" not in sent
+    assert "[EMAIL_1]" in sent and "[CARD_1]" in sent
+    assert result.summary == "Customer jane@example.com wants order help."
+    assert result.reliable and result.sensitive.legal_threat
+    clear_provider_cache()
+
+
+# --- OpenAI-compatible -----------------------------------------------------------------------
+
+
+def test_openai_json_schema_structured_output(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [Reply(body=openai_reply('{"answer": "42"}', tokens=(1000, 100)))]
+    data, usage = _openai(scripted_server).complete_json("sys", "q", SCHEMA, max_tokens=40)
+    assert data == {"answer": "42"}
+    assert usage.cost_usd == pytest.approx((1000 * 0.15 + 100 * 0.6) / 1e6)
+    body = scripted_server.requests[0]["body"]
+    assert scripted_server.requests[0]["path"] == "/v1/chat/completions"
+    assert body["response_format"]["type"] == "json_schema"
+    assert body["response_format"]["json_schema"]["schema"] == SCHEMA
+    assert body["messages"][0] == {"role": "system", "content": "sys"}
+
+
+def test_openai_falls_back_to_json_object_when_schema_format_rejected(
+    scripted_server: ScriptedServer,
+) -> None:
+    scripted_server.replies = [
+        Reply(422, {"error": {"message": "response_format.type: unsupported"}}),
+        Reply(body=openai_reply('{"answer": "ok"}')),
+        Reply(body=openai_reply('{"answer": "again"}')),
+    ]
+    provider = _openai(scripted_server)
+    assert provider.complete_json("sys", "q", SCHEMA)[0] == {"answer": "ok"}
+    assert provider.complete_json("sys", "q", SCHEMA)[0] == {"answer": "again"}
+    formats = [r["body"]["response_format"]["type"] for r in scripted_server.requests]
+    assert formats == ["json_schema", "json_object", "json_object"]  # remembered after one rejection
+
+
+def test_openai_malformed_json_content_is_invalid_output(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [Reply(body=openai_reply('{"answer": "unterminated'))]
+    with pytest.raises(LLMInvalidOutput):
+        _openai(scripted_server).complete_json("sys", "q", SCHEMA)
+    assert len(scripted_server.requests) == 1  # invalid output is not a transient error
+
+
+def test_openai_500_and_429_retried_with_count(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [Reply(429, {"error": {"message": "slow down"}}), Reply(500, {"error": {}})]
+    with pytest.raises(LLMUnavailable) as info:
+        _openai(scripted_server, max_retries=3).complete_json("sys", "q", SCHEMA)
+    assert info.value.attempts == 4 and len(scripted_server.requests) == 4
+
+
+def test_openai_timeout(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [Reply(body=openai_reply("{}"), delay_s=1.5)]
+    with pytest.raises(LLMTimeout) as info:
+        _openai(scripted_server, timeout_s=0.3, max_retries=0).complete_json("sys", "q", SCHEMA)
+    assert info.value.attempts == 1
+
+
+def test_openai_connection_refused_is_unavailable() -> None:
+    provider = OpenAIProvider(
+        "m", base_url="http://127.0.0.1:9/v1", timeout_s=1, max_retries=1, backoff_s=0.01
+    )
+    with pytest.raises(LLMUnavailable) as info:
+        provider.complete_text("sys", "hi")
+    assert info.value.attempts == 2

@@ -43,7 +43,10 @@ class Settings(BaseSettings):
     # --- classifier ----------------------------------------------------------------------
     model_dir: Path = Path("models/intent")
     base_model: str = "minilm"
-    classifier_threads: int = 0  # intra-op threads for classifier inference; 0 = library default
+    # intra-op threads for classifier inference (0 = library default). 1 because on the shared
+    # 2-core box, 2 threads measured ~2.7x slower (reports/classifier/bench*.json) and the LLM and
+    # embedder compete for the same cores; raise it on a dedicated machine.
+    classifier_threads: int = 1
     hf_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TRIAGE_HF_TOKEN", "HF_TOKEN")
     )

@@ -34,14 +34,15 @@ def reliability_table(confidences: Sequence[float], correct: Sequence[bool], n_b
     return rows
 
 
-def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], n_bins: int = 15) -> float:
+def expected_calibration_error(
+    confidences: Sequence[float], correct: Sequence[bool], n_bins: int = 15
+) -> float:
     """ECE: count-weighted mean |accuracy - confidence| over equal-width bins (Guo et al. 2017)."""
     total = len(confidences)
     if total == 0:
         return 0.0
-    return float(
-        sum(r["count"] / total * abs(r["accuracy"] - r["confidence"]) for r in reliability_table(confidences, correct, n_bins))
-    )
+    rows = reliability_table(confidences, correct, n_bins)
+    return float(sum(r["count"] / total * abs(r["accuracy"] - r["confidence"]) for r in rows))
 
 
 def negative_log_likelihood(probs: np.ndarray, targets: Sequence[int]) -> float:

@@ -1,0 +1,533 @@
+"""One versioned serving bundle: everything needed to serve the classifier, checked as a whole.
+
+Why a bundle and not "a checkpoint folder": a decision must be reproducible from its bundle version
+(DESIGN invariant 5). Weights, tokenizer, label map, temperature, thresholds and the frozen split
+manifest only make sense together, so ``bundle.json`` records a sha256 of every part and the bundle
+version is a hash over all of them. Loading refuses (``BundleError``) when any part is missing,
+edited behind the bundle's back, or inconsistent (e.g. label count != classification head size).
+
+Layout::
+
+    adapter_config.json, adapter_model.safetensors   PEFT LoRA adapter (+ head via modules_to_save)
+    tokenizer.json, tokenizer_config.json            tokenizer (tokenizer.json is required)
+    labels.json                                      {"labels": [...]}  (id = list index)
+    calibration.json                                 {"temperature": T, ...}
+    thresholds.json                                  routing thresholds (defaults below)
+    split_manifest.json                              frozen train/val/test ids + hashes
+    onnx/model.int8.onnx                             LoRA-merged model, dynamic int8 (optional)
+    bundle.json                                      metadata + sha256 of every part + version
+
+Reports written next to the parts (eval.json, PNGs, MODEL_CARD.md) are not parts: they can be
+regenerated without changing what the bundle predicts.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import math
+import platform
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from src.classifier.types import BundleError
+
+FORMAT_VERSION = 1
+BUNDLE_FILE = "bundle.json"
+ADAPTER_CONFIG = "adapter_config.json"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+TOKENIZER_FILE = "tokenizer.json"
+LABELS_FILE = "labels.json"
+CALIBRATION_FILE = "calibration.json"
+THRESHOLDS_FILE = "thresholds.json"
+MANIFEST_FILE = "split_manifest.json"
+ONNX_FILE = "onnx/model.int8.onnx"
+ONNX_OPSET = 17
+REQUIRED_PARTS: tuple[str, ...] = (
+    ADAPTER_CONFIG,
+    ADAPTER_WEIGHTS,
+    TOKENIZER_FILE,
+    LABELS_FILE,
+    CALIBRATION_FILE,
+    THRESHOLDS_FILE,
+    MANIFEST_FILE,
+)
+MANIFEST_KEYS: tuple[str, ...] = ("seed", "source", "data_hash", "train", "val", "test")
+REQUIRED_META_KEYS: tuple[str, ...] = (
+    "format_version",
+    "bundle_version",
+    "base_model",
+    "num_labels",
+    "max_length",
+    "files",
+)
+DEFAULT_THRESHOLDS: dict[str, Any] = {"auto_resolve": 0.85, "suggest": 0.60, "per_intent": {}}
+DEFAULT_MAX_LENGTH = 64
+_LIBRARIES = ("torch", "transformers", "peft", "tokenizers", "onnx", "onnxruntime", "numpy", "triage")
+# The final classification layer's weight inside the adapter (BERT/DistilBERT "classifier",
+# RoBERTa-style "classifier.out_proj"); "pre_classifier" must not match.
+_HEAD_KEY = re.compile(r"(^|\.)classifier(\.out_proj)?(\.modules_to_save\.default)?\.weight$")
+
+
+# ----------------------------------------------------------------------------- small helpers
+
+
+def sha256_file(path: Path) -> str:
+    """Streaming sha256 (parts can be tens of MB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True, default=str)
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
+
+
+def _read_json(path: Path, part: str) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"bundle part {part} is missing ({path})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BundleError(f"bundle part {part} is not valid JSON ({path}): {exc}") from None
+
+
+def compute_version(meta: Mapping[str, Any]) -> str:
+    """Bundle version = hash of the metadata (which holds every part's sha256), minus volatile keys.
+
+    ``created_at`` is excluded so re-saving identical content gives the same version.
+    """
+    stable = {k: v for k, v in meta.items() if k not in ("bundle_version", "created_at", "updated_at")}
+    return hashlib.sha256(_canonical(stable).encode()).hexdigest()[:16]
+
+
+def library_versions() -> dict[str, str | None]:
+    """Versions recorded in bundle.json: a bundle is only guaranteed to load with what built it."""
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for name in _LIBRARIES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+# ----------------------------------------------------------------------------- validation (pure)
+
+
+def validate_labels(obj: Any) -> list[str]:
+    """labels.json -> list of unique, non-empty label strings."""
+    labels = obj.get("labels") if isinstance(obj, dict) else None
+    if not isinstance(labels, list) or not labels:
+        raise BundleError(f"{LABELS_FILE} must be an object with a non-empty 'labels' list")
+    if not all(isinstance(x, str) and x.strip() for x in labels):
+        raise BundleError(f"{LABELS_FILE}: every label must be a non-empty string")
+    if len(set(labels)) != len(labels):
+        dupes = sorted({x for x in labels if labels.count(x) > 1})
+        raise BundleError(f"{LABELS_FILE}: duplicate labels {dupes}")
+    return list(labels)
+
+
+def validate_temperature(obj: Any) -> float:
+    """calibration.json -> a finite temperature > 0."""
+    temp = obj.get("temperature") if isinstance(obj, dict) else None
+    if isinstance(temp, bool) or not isinstance(temp, (int, float)) or not math.isfinite(temp) or temp <= 0:
+        raise BundleError(f"{CALIBRATION_FILE}: 'temperature' must be a finite number > 0, got {temp!r}")
+    return float(temp)
+
+
+def _check_prob(value: Any, where: str, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise BundleError(f"{THRESHOLDS_FILE}: {where} must be a number in [0, 1], got {value!r}")
+
+
+def validate_thresholds(obj: Any, labels: Iterable[str]) -> dict[str, Any]:
+    """Thresholds: global auto_resolve >= suggest in [0,1]; per_intent only for known intents.
+
+    ``per_intent[intent]["auto_resolve"] = None`` means that intent never auto-resolves.
+    """
+    if not isinstance(obj, dict):
+        raise BundleError(f"{THRESHOLDS_FILE} must be a JSON object")
+    for key in ("auto_resolve", "suggest"):
+        if key not in obj:
+            raise BundleError(f"{THRESHOLDS_FILE}: missing '{key}'")
+        _check_prob(obj[key], key)
+    if obj["suggest"] > obj["auto_resolve"]:
+        raise BundleError(
+            f"{THRESHOLDS_FILE}: suggest ({obj['suggest']}) must not exceed "
+            f"auto_resolve ({obj['auto_resolve']})"
+        )
+    per_intent = obj.get("per_intent", {})
+    if not isinstance(per_intent, dict):
+        raise BundleError(f"{THRESHOLDS_FILE}: 'per_intent' must be an object")
+    known = set(labels)
+    unknown = sorted(set(per_intent) - known)
+    if unknown:
+        raise BundleError(f"{THRESHOLDS_FILE}: per_intent names intents the model does not know: {unknown}")
+    for intent, row in per_intent.items():
+        if not isinstance(row, dict):
+            raise BundleError(f"{THRESHOLDS_FILE}: per_intent[{intent!r}] must be an object")
+        for key, value in row.items():
+            if key in ("auto_resolve", "suggest"):
+                _check_prob(value, f"per_intent[{intent!r}][{key!r}]", allow_none=True)
+    return {**obj, "per_intent": per_intent}
+
+
+def validate_manifest(obj: Any) -> dict[str, Any]:
+    """The frozen split manifest must carry the keys evaluation relies on."""
+    if not isinstance(obj, dict):
+        raise BundleError(f"{MANIFEST_FILE} must be a JSON object")
+    missing = [k for k in MANIFEST_KEYS if k not in obj]
+    if missing:
+        raise BundleError(f"{MANIFEST_FILE}: missing keys {missing}")
+    return obj
+
+
+def head_size_from_adapter(weights_path: Path) -> int:
+    """Output size of the saved classification head, read from the safetensors header only."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(weights_path), framework="np") as fh:
+            keys = list(fh.keys())
+            heads = [k for k in keys if _HEAD_KEY.search(k)]
+            if not heads:
+                raise BundleError(
+                    f"{ADAPTER_WEIGHTS} holds no trained classification head (no '*classifier.weight'): "
+                    "the head must be saved through modules_to_save, or serving would use an untrained head"
+                )
+            return int(fh.get_slice(heads[0]).get_shape()[0])
+    except BundleError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any unreadable file is a broken part
+        raise BundleError(f"{ADAPTER_WEIGHTS} cannot be read as safetensors: {exc}") from None
+
+
+# ----------------------------------------------------------------------------- load / verify
+
+
+def load_bundle_meta(out_dir: str | Path) -> dict[str, Any]:
+    """Read and fully verify ``bundle.json``; returns it. Raises ``BundleError`` naming the bad part.
+
+    Checks: format version, required keys, every recorded part present with a matching sha256, all
+    required parts recorded, the bundle version, labels vs head size vs ``num_labels``, temperature,
+    thresholds and manifest shape.
+    """
+    root = Path(out_dir)
+    if not root.is_dir():
+        raise BundleError(
+            f"bundle directory {root} does not exist (train one with `python -m src.classifier.train`)"
+        )
+    meta = _read_json(root / BUNDLE_FILE, BUNDLE_FILE)
+    if not isinstance(meta, dict):
+        raise BundleError(f"{BUNDLE_FILE} must be a JSON object")
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise BundleError(
+            f"{BUNDLE_FILE}: unsupported format_version {meta.get('format_version')!r} "
+            f"(this code reads {FORMAT_VERSION})"
+        )
+    missing_keys = [k for k in REQUIRED_META_KEYS if k not in meta]
+    if missing_keys:
+        raise BundleError(f"{BUNDLE_FILE}: missing keys {missing_keys}")
+    files = meta["files"]
+    if not isinstance(files, dict):
+        raise BundleError(f"{BUNDLE_FILE}: 'files' must map part path -> sha256")
+    unrecorded = [p for p in REQUIRED_PARTS if p not in files]
+    if unrecorded:
+        raise BundleError(f"{BUNDLE_FILE} does not record required part(s) {unrecorded}")
+    for rel, expected in files.items():
+        path = root / rel
+        if not path.is_file():
+            raise BundleError(f"bundle part {rel} is missing ({path})")
+        actual = sha256_file(path)
+        if actual != expected:
+            raise BundleError(
+                f"bundle part {rel} does not match bundle.json (sha256 {actual[:12]}… != recorded "
+                f"{str(expected)[:12]}…): it was changed after saving; re-save the bundle or use "
+                "update_bundle() for thresholds/metrics"
+            )
+    if compute_version(meta) != meta["bundle_version"]:
+        raise BundleError(
+            f"{BUNDLE_FILE}: bundle_version {meta['bundle_version']!r} does not match its contents "
+            "(bundle.json was edited by hand)"
+        )
+    labels = validate_labels(_read_json(root / LABELS_FILE, LABELS_FILE))
+    if len(labels) != meta["num_labels"]:
+        raise BundleError(
+            f"{LABELS_FILE} has {len(labels)} labels but bundle.json says num_labels={meta['num_labels']}"
+        )
+    head = head_size_from_adapter(root / ADAPTER_WEIGHTS)
+    if head != len(labels):
+        raise BundleError(
+            f"classification head has {head} outputs but {LABELS_FILE} has {len(labels)} labels"
+        )
+    validate_temperature(_read_json(root / CALIBRATION_FILE, CALIBRATION_FILE))
+    validate_thresholds(_read_json(root / THRESHOLDS_FILE, THRESHOLDS_FILE), labels)
+    validate_manifest(_read_json(root / MANIFEST_FILE, MANIFEST_FILE))
+    onnx = meta.get("onnx")
+    if onnx is not None and onnx.get("path") not in files:
+        raise BundleError(f"{BUNDLE_FILE}: onnx export {onnx.get('path')!r} is not a recorded part")
+    return meta
+
+
+def read_parts(out_dir: str | Path) -> dict[str, Any]:
+    """Verified metadata plus the parsed small parts (labels, temperature, thresholds)."""
+    root = Path(out_dir)
+    meta = load_bundle_meta(root)
+    labels = validate_labels(_read_json(root / LABELS_FILE, LABELS_FILE))
+    return {
+        "meta": meta,
+        "labels": labels,
+        "temperature": validate_temperature(_read_json(root / CALIBRATION_FILE, CALIBRATION_FILE)),
+        "thresholds": validate_thresholds(_read_json(root / THRESHOLDS_FILE, THRESHOLDS_FILE), labels),
+    }
+
+
+# ----------------------------------------------------------------------------- save
+
+
+def _finalise(root: Path, meta: dict[str, Any], parts: Iterable[str]) -> str:
+    meta["files"] = {rel: sha256_file(root / rel) for rel in sorted(set(parts))}
+    meta["bundle_version"] = compute_version(meta)
+    _write_json(root / BUNDLE_FILE, meta)
+    return meta["bundle_version"]
+
+
+def _max_length(train_config: Mapping[str, Any], tokenizer: Any) -> int:
+    for key in ("max_length", "max_len", "max_seq_length"):
+        value = train_config.get(key)
+        if isinstance(value, int) and value > 0:
+            return value
+    model_max = getattr(tokenizer, "model_max_length", None)
+    if isinstance(model_max, int) and 0 < model_max <= 4096:
+        return min(model_max, 512)
+    return DEFAULT_MAX_LENGTH
+
+
+def _check_label_order(config: Any, labels: list[str]) -> None:
+    """The head's ids must mean what labels.json says; a silent reorder would mislabel everything."""
+    if getattr(config, "num_labels", len(labels)) != len(labels):
+        raise BundleError(f"model head has {config.num_labels} outputs but {len(labels)} labels were given")
+    id2label = getattr(config, "id2label", None) or {}
+    named = {int(k): v for k, v in id2label.items()}
+    if named and not all(v == f"LABEL_{k}" for k, v in named.items()):
+        expected = [named.get(i) for i in range(len(labels))]
+        if expected != labels:
+            raise BundleError(
+                f"labels order {labels[:5]}… does not match the model's id2label {expected[:5]}…"
+            )
+
+
+def _base_model_info(base_model: str, config: Any) -> dict[str, Any]:
+    from src.classifier.base_models import resolve_base_model
+
+    try:
+        source = resolve_base_model(base_model)
+    except FileNotFoundError:
+        source = getattr(config, "_name_or_path", None) or base_model
+    return {
+        "id": base_model,
+        "source": source,
+        "model_type": getattr(config, "model_type", None),
+        "hidden_size": getattr(config, "hidden_size", getattr(config, "dim", None)),
+        "num_hidden_layers": getattr(config, "num_hidden_layers", getattr(config, "n_layers", None)),
+    }
+
+
+def save_bundle(
+    out_dir: str | Path,
+    *,
+    model: Any,
+    tokenizer: Any,
+    labels: list[str],
+    temperature: float,
+    base_model: str,
+    train_config: dict,
+    data_info: dict,
+    split_manifest: dict,
+    metrics: dict | None = None,
+    thresholds: dict | None = None,
+    export_onnx: bool = True,
+) -> Path:
+    """Write a complete serving bundle into ``out_dir`` (created; existing parts overwritten).
+
+    ``model`` is the trained PEFT model (LoRA + head in modules_to_save); it is not modified — the
+    ONNX export merges a deep copy. Returns the bundle directory.
+    """
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    labels = validate_labels({"labels": list(labels)})
+    temperature = validate_temperature({"temperature": temperature})
+    thresholds = validate_thresholds(copy.deepcopy(thresholds or DEFAULT_THRESHOLDS), labels)
+    split_manifest = validate_manifest(split_manifest)
+    config = getattr(model, "config", None)
+    _check_label_order(config, labels)
+    if not hasattr(model, "peft_config"):
+        raise BundleError("save_bundle expects a PEFT model (LoRA adapter + head in modules_to_save)")
+
+    model.save_pretrained(str(root))
+    (root / "README.md").unlink(missing_ok=True)  # PEFT's stub card; MODEL_CARD.md is ours
+    saved = tokenizer.save_pretrained(str(root))
+    tokenizer_parts = {Path(p).relative_to(root).as_posix() for p in saved if Path(p).is_file()}
+    if TOKENIZER_FILE not in tokenizer_parts:
+        raise BundleError(
+            "the tokenizer did not write tokenizer.json: a fast tokenizer is required for serving"
+        )
+    head = head_size_from_adapter(root / ADAPTER_WEIGHTS)
+    if head != len(labels):
+        raise BundleError(
+            f"saved adapter head has {head} outputs but {len(labels)} labels: is the head in modules_to_save?"
+        )
+    _write_json(root / LABELS_FILE, {"labels": labels})
+    _write_json(
+        root / CALIBRATION_FILE,
+        {"temperature": temperature, "method": "temperature_scaling", "fit_on": "val"},
+    )
+    _write_json(root / THRESHOLDS_FILE, thresholds)
+    _write_json(root / MANIFEST_FILE, split_manifest)
+    max_length = _max_length(train_config, tokenizer)
+
+    onnx_meta: dict[str, Any] | None = None
+    (root / ONNX_FILE).unlink(missing_ok=True)
+    if export_onnx:
+        onnx_meta = export_int8_onnx(model, tokenizer, root / ONNX_FILE)
+
+    meta: dict[str, Any] = {
+        "format_version": FORMAT_VERSION,
+        "bundle_version": "",
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "task": "intent-classification",
+        "base_model": _base_model_info(base_model, config),
+        "num_labels": len(labels),
+        "max_length": max_length,
+        "model_input_names": model_input_names(model, tokenizer),
+        "libraries": library_versions(),
+        "data_hash": split_manifest.get("data_hash") or data_info.get("data_hash"),
+        "data": data_info,
+        "train_config": train_config,
+        "metrics": metrics or {},
+        "onnx": onnx_meta,
+        "files": {},
+    }
+    parts = list(REQUIRED_PARTS) + sorted(tokenizer_parts) + ([ONNX_FILE] if onnx_meta else [])
+    _finalise(root, meta, parts)
+    load_bundle_meta(root)  # never hand back a bundle that would not load
+    return root
+
+
+def update_bundle(out_dir: str | Path, *, metrics: dict | None = None, thresholds: dict | None = None) -> str:
+    """Replace metrics and/or thresholds of a verified bundle; returns the new bundle version."""
+    root = Path(out_dir)
+    meta = load_bundle_meta(root)  # refuse to bless a bundle that was tampered with
+    if thresholds is not None:
+        labels = validate_labels(_read_json(root / LABELS_FILE, LABELS_FILE))
+        _write_json(root / THRESHOLDS_FILE, validate_thresholds(copy.deepcopy(thresholds), labels))
+    if metrics is not None:
+        meta["metrics"] = metrics
+    meta["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return _finalise(root, meta, meta["files"].keys())
+
+
+# ----------------------------------------------------------------------------- ONNX export
+
+
+def model_input_names(model: Any, tokenizer: Any) -> list[str]:
+    """Tokenizer outputs the model's forward accepts (a BERT tokenizer feeding DistilBERT would
+    otherwise pass token_type_ids, which DistilBERT rejects)."""
+    import inspect
+
+    names = list(getattr(tokenizer, "model_input_names", None) or ["input_ids", "attention_mask"])
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    try:
+        accepted = set(inspect.signature(inner.forward).parameters)
+    except (TypeError, ValueError):
+        return names
+    return [n for n in names if n in accepted] or names
+
+
+def export_int8_onnx(
+    model: Any, tokenizer: Any, out_path: Path, *, opset: int = ONNX_OPSET
+) -> dict[str, Any]:
+    """Merge LoRA into a copy of ``model``, export to ONNX (TorchScript exporter) and int8-quantise.
+
+    Dynamic int8 quantisation of the merged model is what makes single-ticket CPU latency ~2 ms
+    (NOTES.md); the fp32 intermediate is discarded.
+    """
+    import torch
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    merged = copy.deepcopy(model)
+    if hasattr(merged, "merge_and_unload"):
+        merged = merged.merge_and_unload()
+    merged = merged.to("cpu").eval()
+    names = model_input_names(model, tokenizer)
+    sample = tokenizer(
+        ["reset my password please", "a second, longer example ticket text"],
+        padding=True,
+        return_tensors="pt",
+    )
+    names = [n for n in names if n in sample]
+
+    class _LogitsOnly(torch.nn.Module):
+        """Positional inputs -> logits only, so the graph has one named output."""
+
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+            return self.inner(**dict(zip(names, tensors, strict=True))).logits
+
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        fp32 = Path(tmp) / "model.fp32.onnx"
+        dynamic = {n: {0: "batch", 1: "sequence"} for n in names}
+        dynamic["logits"] = {0: "batch"}
+        with torch.inference_mode(), warnings.catch_warnings():
+            # TracerWarnings about shape-dependent Python branches: those branches are constant for
+            # padded encoder inputs; tests compare ONNX and torch on varied batch/sequence sizes.
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _LogitsOnly(merged),
+                tuple(sample[n] for n in names),
+                str(fp32),
+                input_names=names,
+                output_names=["logits"],
+                dynamic_axes=dynamic,
+                opset_version=opset,
+                do_constant_folding=True,
+                dynamo=False,
+            )
+        int8 = Path(tmp) / "model.int8.onnx"
+        previous = logging.root.manager.disable
+        logging.disable(logging.WARNING)  # onnxruntime's generic "consider pre-processing" notice
+        try:
+            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
+        finally:
+            logging.disable(previous)
+        shutil.move(str(int8), out_path)
+    return {
+        "path": ONNX_FILE,
+        "inputs": names,
+        "output": "logits",
+        "opset": opset,
+        "quantization": "dynamic int8 (onnxruntime quantize_dynamic, QInt8 weights)",
+        "exporter": "torch.onnx.export(dynamo=False), LoRA merged",
+    }

@@ -1,0 +1,129 @@
+"""``python -m src.classifier.evaluate --model DIR --data FILE --json OUT``: score a saved bundle.
+
+Works on any labelled file, including ones with labels the model never saw: those rows are
+out-of-scope (e.g. CLINC150 ``oos``) and measure whether low confidence would send them to a
+human (AUROC in-scope vs out-of-scope, and how many clear the auto-resolve threshold). Uses the
+serving path (``IntentClassifier``) so the numbers are those of what is actually deployed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from src.classifier.data import DataError, clean_labelled, load_labelled
+from src.classifier.gates import GateConfig
+from src.classifier.types import BundleError
+from src.config import get_settings
+
+CHUNK = 512
+
+
+def evaluate_bundle(
+    model_dir: str | Path,
+    data: str | Path,
+    json_out: str | Path,
+    *,
+    threshold: float | None = None,
+    backend: str = "auto",
+    text_column: str | None = None,
+    label_column: str | None = None,
+    gates: GateConfig | None = None,
+    batch_size: int = 64,
+    progress: bool = True,
+    log=print,
+) -> dict:
+    """Evaluate ``model_dir`` on ``data``; writes ``json_out`` (+ .md + PNGs beside it), returns the dict."""
+    from tqdm.auto import tqdm
+
+    from src.classifier.inference import IntentClassifier
+    from src.classifier.report import compute_eval, hardware_info, write_eval
+
+    clf = IntentClassifier.load(model_dir, backend=backend)
+    df, report = clean_labelled(load_labelled(data, text_column, label_column), source=str(data))
+    for line in report.summary_lines():
+        log(line)
+    if df.empty:
+        raise DataError(f"{data}: no usable rows")
+    texts = df["text"].tolist()
+    if threshold is None:
+        threshold = float((clf.thresholds or {}).get("auto_resolve", 0.85))
+    start = time.perf_counter()
+    chunks = []
+    for i in tqdm(range(0, len(texts), CHUNK), desc="scoring", unit="chunk", disable=not progress):
+        chunks.append(np.asarray(clf.logits(texts[i : i + CHUNK]), dtype=np.float64))
+    logits = np.concatenate(chunks)
+    seconds = time.perf_counter() - start
+    result, arrays = compute_eval(logits, df["label"].tolist(), clf.labels, clf.temperature,
+                                  gates=gates, threshold=threshold)
+    result["context"] = {
+        "data": str(data),
+        "model": str(model_dir),
+        "bundle_version": clf.version,
+        "backend": type(getattr(clf, "backend", None)).__name__ if hasattr(clf, "backend") else backend,
+        "scoring_seconds": round(seconds, 2),
+        "hardware": hardware_info(),
+        "data_cleaning": report.to_dict(),
+    }
+    write_eval(result, arrays, json_out, title=Path(str(data)).stem)
+    return result
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m src.classifier.evaluate",
+        description="Evaluate a saved classifier bundle on a labelled file (unknown labels = out-of-scope).",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", default=None, help="bundle directory (default: TRIAGE_MODEL_DIR)")
+    p.add_argument("--data", required=True, help="labelled CSV/TSV/JSONL/JSON/Parquet file or HF dataset id")
+    p.add_argument("--json", required=True, dest="json_out", help="output JSON (.md + PNGs beside it)")
+    p.add_argument("--threshold", type=float, default=None,
+                   help="confidence threshold for coverage / out-of-scope counts (default: the bundle's "
+                        "auto_resolve threshold, 0.85 unless tuned)")
+    p.add_argument("--backend", choices=["auto", "onnx", "torch"], default="auto")
+    p.add_argument("--text-column")
+    p.add_argument("--label-column")
+    p.add_argument("--min-macro-f1", type=float, default=GateConfig.min_macro_f1)
+    p.add_argument("--min-accuracy", type=float, default=GateConfig.min_accuracy)
+    p.add_argument("--min-per-class-f1", type=float, default=GateConfig.min_per_class_f1)
+    p.add_argument("--strict", action="store_true", help="exit 1 when a release gate fails")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.threshold is not None and not 0 < args.threshold <= 1:
+        print("error: --threshold must be in (0, 1]", file=sys.stderr)
+        return 2
+    model_dir = args.model or str(get_settings().model_dir)
+    try:
+        res = evaluate_bundle(
+            model_dir, args.data, args.json_out, threshold=args.threshold, backend=args.backend,
+            text_column=args.text_column, label_column=args.label_column,
+            gates=GateConfig(args.min_macro_f1, args.min_accuracy, args.min_per_class_f1),
+            progress=not args.no_progress,
+        )
+    except (DataError, BundleError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(f"in-scope n={res['n_test']}: accuracy {res['accuracy']:.4f}  macro-F1 {res['macro_f1']:.4f}  "
+          f"ECE {res['ece_after']:.4f} (uncalibrated {res['ece_before']:.4f})")
+    if "out_of_scope" in res:
+        o = res["out_of_scope"]
+        auroc = "n/a" if o["auroc_confidence"] is None else f"{o['auroc_confidence']:.4f}"
+        print(f"out-of-scope n={o['n']}: AUROC {auroc}; {o['above_threshold']} "
+              f"({o['above_threshold_rate']:.1%}) reach confidence >= {res['threshold']}")
+    gates = res["gates"]
+    print("gates: " + ("PASS" if gates["passed"] else "FAIL: " + "; ".join(gates["failures"])))
+    print(f"wrote {args.json_out}")
+    return 1 if args.strict and not gates["passed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -35,6 +35,8 @@ from src.retrieval.types import ResolvedTicket, RetrievalUnavailable
 from src.text.pii import mask_pii
 
 DEFAULT_SOURCE = Path("bitext-customer-support") / "bitext_release_2023-08-18.csv"
+# Without the shared data folder (a user's clone), the same public corpus comes from the hub.
+DEFAULT_HUB_SOURCE = Path("bitext/Bitext-customer-support-llm-chatbot-training-dataset")
 CHUNK = 256
 
 
@@ -242,7 +244,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--source",
         type=Path,
         default=None,
-        help="CSV/TSV/JSONL file (default: the Bitext 2023-08-18 release in the shared data folder)",
+        help="CSV/TSV/JSONL file or a Hugging Face dataset id (default: the Bitext 2023-08-18 release in "
+        "the shared data folder, else the Bitext dataset from the hub)",
     )
     for name, what in (
         ("text", "ticket text"),
@@ -268,6 +271,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
     source = args.source or settings.shared_data_dir / DEFAULT_SOURCE
+    if args.source is None and not source.exists():
+        source = DEFAULT_HUB_SOURCE
     if args.limit is not None and args.limit < 1:
         print("error: --limit must be >= 1", file=sys.stderr)
         return 2

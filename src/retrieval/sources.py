@@ -43,8 +43,32 @@ class SourceRows:
     notes: list[str] = field(default_factory=list)
 
 
+def looks_like_hub_id(source: str | Path) -> bool:
+    """``owner/name`` that is not a local path: a Hugging Face dataset id (users online)."""
+    text = str(source)
+    return not Path(text).exists() and text.count("/") == 1 and not text.startswith((".", "/"))
+
+
+def read_hub_rows(dataset_id: str, *, split: str = "train", limit: int | None = None) -> SourceRows:
+    """Rows of a Hugging Face dataset (needs network; offline users pass a file instead)."""
+    try:
+        from datasets import load_dataset
+
+        ds = load_dataset(dataset_id, split=split)
+    except Exception as exc:  # noqa: BLE001 - hub/network errors come in many types
+        raise SourceError(f"could not load Hugging Face dataset {dataset_id!r}: {exc}") from None
+    if limit is not None:
+        ds = ds.select(range(min(limit, len(ds))))
+    return SourceRows(columns=list(ds.column_names), rows=[dict(r) for r in ds])
+
+
 def read_rows(path: Path, *, encoding: str = "utf-8", limit: int | None = None) -> SourceRows:
-    """Parse ``path`` (``.csv``/``.tsv``/``.jsonl``/``.json``) -> rows. Raises :class:`SourceError`."""
+    """Parse ``path`` (``.csv``/``.tsv``/``.jsonl``/``.json``, or a hub dataset id) -> rows.
+
+    Raises :class:`SourceError`.
+    """
+    if looks_like_hub_id(path):
+        return read_hub_rows(str(path), limit=limit)
     if not path.exists():
         raise SourceError(f"source file not found: {path}")
     if not path.is_file():

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from src.classifier.types import BundleError
+from src.system_info import cpu_model
 
 TARGET_P50_MS = 3.0
 TARGET_THROUGHPUT = 500.0
@@ -195,14 +196,7 @@ def load_texts(
 
 def hardware() -> dict[str, Any]:
     """CPU model, cores visible to this process and the load average (shared-machine context)."""
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     import platform
 
     import onnxruntime

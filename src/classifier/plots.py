@@ -15,6 +15,16 @@ from sklearn.metrics import confusion_matrix  # noqa: E402
 from src.classifier.metrics import expected_calibration_error, reliability_table  # noqa: E402
 
 
+def save_figure(fig: plt.Figure, path: str | Path) -> Path:
+    """Lay out, write as PNG (creating folders) and free the figure: plots run in long loops."""
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def plot_confusion_matrix(
     y_true: Sequence[str],
     y_pred: Sequence[str],
@@ -45,12 +55,7 @@ def plot_confusion_matrix(
     ax.set_ylabel("true")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def plot_reliability_diagram(
@@ -83,9 +88,4 @@ def plot_reliability_diagram(
     ax.legend(loc="upper left", fontsize=8)
     axc.set_xlabel("confidence")
     axc.set_ylabel("count")
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

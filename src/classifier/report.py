@@ -29,6 +29,7 @@ from src.classifier.metrics import (
     reliability_table,
 )
 from src.classifier.plots import plot_confusion_matrix, plot_reliability_diagram
+from src.system_info import cpu_model
 
 N_BINS = 15
 
@@ -45,14 +46,7 @@ class EvalArrays:
 
 def hardware_info() -> dict:
     """Which machine produced a number (invariant 6: reports say data, model and hardware)."""
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     info: dict = {"cpu": cpu, "cpu_count": os.cpu_count(), "platform": platform.platform()}
     info["python"] = platform.python_version()
     try:

@@ -11,7 +11,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from src.classifier.plots import plot_confusion_matrix, plot_reliability_diagram  # noqa: E402
+from src.classifier.plots import (  # noqa: E402
+    plot_confusion_matrix,
+    plot_reliability_diagram,
+    save_figure,
+)
 from src.eval.types import ROUTES, TicketResult  # noqa: E402
 
 ROUTE_COLOURS = {"auto_resolve": "#2e7d32", "suggest": "#f9a825", "escalate": "#c62828"}
@@ -36,12 +40,7 @@ def plot_route_mix(
     ax.set_title(title)
     ax.invert_yaxis()
     ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.08), ncol=3, fontsize=8, frameon=False)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def system_plots(

@@ -6,20 +6,15 @@ import os
 import platform
 from pathlib import Path
 
+from src.system_info import cpu_model
+
 # The bar the project set itself for local models on CPU (issue 6).
 TARGETS = {"auto_resolve_rate_min": 0.70, "auto_resolve_precision_min": 0.99, "wrongful_auto_resolves_max": 0}
 
 
 def hardware() -> dict:
     """CPU model, logical cores and RAM of this machine (stated with every reported number)."""
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_model()
     try:
         import psutil
 

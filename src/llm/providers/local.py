@@ -88,7 +88,7 @@ def parse_json_object(text: str) -> dict:
         s = s.strip("`")
         s = s[4:] if s.lower().startswith("json") else s
     try:
-        data = json.loads(s)
+        data = json.loads(s, strict=False)  # small models put raw newlines inside strings
     except json.JSONDecodeError as exc:
         raise LLMInvalidOutput(
             f"model output is not valid JSON ({exc.msg} at {exc.pos}): {text[:200]!r}"

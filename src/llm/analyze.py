@@ -9,14 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from src.config import get_settings
 from src.llm.combine import combine
 from src.llm.injection import looks_like_injection
 from src.llm.prompts import ANALYZE_PROMPT_VERSION, ANALYZE_REPAIR, ANALYZE_SYSTEM, ticket_block
 from src.llm.providers.base import LLMProvider
-from src.llm.types import Analysis, LLMInvalidOutput, Priority, SensitiveFlags, Sentiment, Usage
+from src.llm.structured import complete_validated
+from src.llm.types import Analysis, Priority, SensitiveFlags, Sentiment, Usage
 from src.text.signals import escalation_signals
 
 _LANGUAGE_NAMES = {
@@ -67,21 +68,6 @@ def analysis_schema() -> dict:
     return schema
 
 
-def _sum_usage(usages: list[Usage]) -> Usage | None:
-    if not usages:
-        return None
-    first = usages[0]
-    return Usage(
-        provider=first.provider,
-        model=first.model,
-        tokens_in=sum(u.tokens_in for u in usages),
-        tokens_out=sum(u.tokens_out for u in usages),
-        latency_s=round(sum(u.latency_s for u in usages), 4),
-        cost_usd=round(sum(u.cost_usd for u in usages), 8),
-        calls=sum(u.calls for u in usages),
-    )
-
-
 def unreliable_analysis(reason: str, usage: Usage | None = None) -> Analysis:
     """Conservative placeholders (escalate, P2, frustrated, language unknown), flagged unreliable."""
     return Analysis(
@@ -123,22 +109,13 @@ def analyze_llm(ticket_text: str, provider: LLMProvider, *, max_tokens: int = 25
         return unreliable_analysis("empty ticket")
     schema = analysis_schema()
     user = ticket_block(ticket_text, get_settings().llm_max_input_chars)
-    usages: list[Usage] = []
-    error = ""
-    for attempt in range(2):
-        prompt = user if attempt == 0 else user + "\n\n" + ANALYZE_REPAIR.format(error=error[:300])
-        try:
-            data, usage = provider.complete_json(ANALYZE_SYSTEM, prompt, schema, max_tokens=max_tokens)
-        except LLMInvalidOutput as exc:
-            usages.append(Usage(provider=provider.name, model=provider.model))
-            error = str(exc)
-            continue
-        usages.append(usage)
-        try:
-            return _to_analysis(LLMAnalysisOutput.model_validate(data), _sum_usage(usages))
-        except ValidationError as exc:
-            error = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-    return unreliable_analysis(f"invalid output after one repair ({error[:200]})", _sum_usage(usages))
+    out, usage, error = complete_validated(
+        provider, ANALYZE_SYSTEM, user, schema, LLMAnalysisOutput, max_tokens=max_tokens,
+        repair=lambda err: user + "\n\n" + ANALYZE_REPAIR.format(error=err[:300]),
+    )
+    if out is None:
+        return unreliable_analysis(f"invalid output after one repair ({error[:200]})", usage)
+    return _to_analysis(out, usage)
 
 
 def analyze(ticket_text: str, provider: LLMProvider | None = None) -> Analysis:

@@ -9,13 +9,14 @@ unreliable draft. Provider failures raise ``LLMError``.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from src.config import get_settings
 from src.llm.checks import invented_values, unsupported_promises
 from src.llm.prompts import DRAFT_PROMPT_VERSION, draft_system, escape_data, ticket_block
 from src.llm.providers.base import LLMProvider
-from src.llm.types import Analysis, Draft, LLMInvalidOutput, Usage
+from src.llm.structured import complete_validated
+from src.llm.types import Analysis, Draft
 from src.retrieval.types import Hit
 from src.text.language import detect_language
 
@@ -54,20 +55,6 @@ def evidence_block(hits: list[Hit]) -> str:
             f"Resolution: {escape_data(resolution)}\n</evidence>"
         )
     return "\n".join(parts) if parts else "(no evidence available)"
-
-
-def _sum(usages: list[Usage]) -> Usage | None:
-    if not usages:
-        return None
-    return Usage(
-        provider=usages[0].provider,
-        model=usages[0].model,
-        tokens_in=sum(u.tokens_in for u in usages),
-        tokens_out=sum(u.tokens_out for u in usages),
-        latency_s=round(sum(u.latency_s for u in usages), 4),
-        cost_usd=round(sum(u.cost_usd for u in usages), 8),
-        calls=sum(u.calls for u in usages),
-    )
 
 
 def check_draft(
@@ -123,26 +110,11 @@ def draft(
         + "\n\nWrite the reply draft as JSON with fields reply and evidence_ids."
     )
     schema = draft_schema(max_tokens)
-    usages: list[Usage] = []
-    error = ""
-    for attempt in range(2):
-        prompt = (
-            user
-            if attempt == 0
-            else f"{user}\n\nYour previous answer was invalid ({error[:200]}). Try again."
-        )
-        try:
-            data, usage = provider.complete_json(system, prompt, schema, max_tokens=max_tokens)
-        except LLMInvalidOutput as exc:
-            usages.append(Usage(provider=provider.name, model=provider.model))
-            error = str(exc)
-            continue
-        usages.append(usage)
-        try:
-            out = LLMDraftOutput.model_validate(data)
-        except ValidationError as exc:
-            error = str(exc.errors()[0]["msg"])
-            continue
+    out, usage, error = complete_validated(
+        provider, system, user, schema, LLMDraftOutput, max_tokens=max_tokens,
+        repair=lambda err: f"{user}\n\nYour previous answer was invalid ({err[:200]}). Try again.",
+    )
+    if out is not None:
         ids, flags, reliable = check_draft(
             out.reply.strip(), out.evidence_ids, ticket_text, similar, language
         )
@@ -150,7 +122,7 @@ def draft(
             text=out.reply.strip(),
             evidence_ids=ids,
             reliable=reliable,
-            usage=_sum(usages),
+            usage=usage,
             prompt_version=DRAFT_PROMPT_VERSION,
             flags=flags,
         )
@@ -158,7 +130,7 @@ def draft(
         text="",
         evidence_ids=[h.id for h in similar],
         reliable=False,
-        usage=_sum(usages),
+        usage=usage,
         prompt_version=DRAFT_PROMPT_VERSION,
         flags=[f"invalid_output:{error[:120]}"],
     )

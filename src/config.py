@@ -75,6 +75,7 @@ class Settings(BaseSettings):
     models_cache_dir: Path = Path("models/llm")
     llm_threads: int = 2
     llm_context: int = 4096
+    llm_prompt_cache_mb: int = 1024  # local: RAM for cached prompt prefixes (0 = off)
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TRIAGE_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
     )
@@ -93,6 +94,7 @@ class Settings(BaseSettings):
     # --- graph / routing -----------------------------------------------------------------
     auto_threshold: float = 0.85
     suggest_threshold: float = 0.60
+    auto_min_similarity: float = 0.60  # auto-resolve needs a resolved ticket at least this similar
     routing_config: Path | None = None
     max_ticket_chars: int = 20_000
     supported_languages: list[str] = Field(default_factory=lambda: ["en"])

@@ -50,6 +50,9 @@ class Thresholds(BaseModel):
 
     auto_resolve: float = 0.85
     suggest: float = 0.60
+    # Auto-resolve only tickets that resemble a resolved one: a softmax is confidently wrong on text
+    # unlike its training data, nearest-neighbour similarity is not (the out-of-distribution guard).
+    auto_min_similarity: float = 0.60
     per_intent: dict[str, dict[str, Any]] = Field(default_factory=dict)  # may carry support/bounds too
 
     @classmethod
@@ -180,7 +183,9 @@ def _contradicting_neighbours(inp: ConfidenceInputs) -> bool:
     return (inp.neighbours_same_intent or 0) / total < 0.4
 
 
-def _caps(inp: ConfidenceInputs, auto_threshold: float | None) -> list[tuple[Route, str]]:
+def _caps(
+    inp: ConfidenceInputs, auto_threshold: float | None, auto_min_similarity: float = 0.0
+) -> list[tuple[Route, str]]:
     """Hard safety rules: (highest route allowed, why). Numbers never override these."""
     caps: list[tuple[Route, str]] = []
     for failure in inp.failures:
@@ -196,6 +201,12 @@ def _caps(inp: ConfidenceInputs, auto_threshold: float | None) -> list[tuple[Rou
         caps.append(("escalate", "P1 priority: escalation team"))
     if inp.escalation_risk:
         caps.append(("escalate", "analysis flags escalation risk"))
+    if inp.best_similarity is not None and inp.best_similarity < auto_min_similarity:
+        caps.append((
+            "suggest",
+            f"unfamiliar ticket: best similarity {inp.best_similarity:.2f} to a resolved ticket "
+            f"< {auto_min_similarity:.2f}: never auto-resolve",
+        ))
     if _contradicting_neighbours(inp):
         caps.append(("suggest", "similar resolved tickets mostly have another intent: a human checks it"))
     if inp.sentiment == "angry":
@@ -239,7 +250,7 @@ def score(inputs: ConfidenceInputs, thresholds: Thresholds | Mapping[str, Any] |
         route = "escalate"
         reasons.append(f"score {value:.2f} < suggest threshold {suggest_t:.2f}: escalate")
 
-    for cap_route, why_cap in _caps(inputs, auto_t):
+    for cap_route, why_cap in _caps(inputs, auto_t, th.auto_min_similarity):
         if ROUTE_ORDER[cap_route] < ROUTE_ORDER[route]:
             route = cap_route
             reasons.append(f"{why_cap} (route capped at {cap_route})")

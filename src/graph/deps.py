@@ -98,7 +98,11 @@ class Deps:
 
     def thresholds(self) -> Thresholds:
         """Settings defaults, overridden by the bundle's thresholds (global and per-intent)."""
-        base = {"auto_resolve": self.settings.auto_threshold, "suggest": self.settings.suggest_threshold}
+        base = {
+            "auto_resolve": self.settings.auto_threshold,
+            "suggest": self.settings.suggest_threshold,
+            "auto_min_similarity": self.settings.auto_min_similarity,
+        }
         bundle = dict(getattr(self.classifier, "thresholds", None) or {})
         return Thresholds.coerce({**base, **{k: v for k, v in bundle.items() if v is not None}})
 

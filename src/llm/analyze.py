@@ -51,8 +51,8 @@ class LLMAnalysisOutput(BaseModel):
     summary: str = Field(max_length=300)
     sentiment: Annotated[Sentiment, BeforeValidator(_lower)]
     priority: Annotated[Priority, BeforeValidator(_upper)]
+    reason: str = Field(max_length=300)  # before the flag: the model names the evidence, then decides
     escalation_risk: bool
-    reason: str = Field(max_length=300)
     legal_threat: bool
     health_safety: bool
     security_account_takeover: bool

@@ -45,9 +45,25 @@ def test_retrieval_disagreement_penalises_and_blocks_auto_resolve() -> None:
     assert s.route == "suggest"
     strong = score(_inp(probability=1.0, best_similarity=0.9, neighbours_total=5, neighbours_same_intent=1))
     assert strong.route == "suggest" and any("another intent" in r for r in strong.reasons)
-    # distant neighbours are weak evidence: penalty, but no cap
+    # distant neighbours are weak evidence: no "another intent" cap, but the ticket is unfamiliar
     far = score(_inp(probability=1.0, best_similarity=0.5, neighbours_total=5, neighbours_same_intent=1))
-    assert far.route == "auto_resolve"
+    assert far.route == "suggest"
+    assert not any("another intent" in r for r in far.reasons)
+    assert any("unfamiliar ticket" in r for r in far.reasons)
+
+
+@pytest.mark.parametrize(
+    ("similarity", "route"), [(0.59, "suggest"), (0.60, "auto_resolve"), (0.9, "auto_resolve")]
+)
+def test_unfamiliar_tickets_never_auto_resolve(similarity: float, route: str) -> None:
+    kw = {"probability": 1.0, "best_similarity": similarity, "neighbours_total": 5,
+          "neighbours_same_intent": 5}
+    assert score(_inp(**kw)).route == route
+    # the cut-off is configurable, and 0 switches the guard off
+    assert score(_inp(**kw), Thresholds(auto_min_similarity=0.95)).route == "suggest"
+    assert score(_inp(**kw), Thresholds(auto_min_similarity=0.0)).route == "auto_resolve"
+    # no retrieval at all (classifier-only) is "not available", not "unfamiliar"
+    assert score(_inp(probability=1.0)).route == "auto_resolve"
 
 
 def test_no_evidence_penalises_but_missing_retrieval_is_neutral() -> None:

@@ -130,3 +130,22 @@ def test_openai_adapter_against_llama_cpp_server(llama_server: str) -> None:
     assert usage.provider == "openai" and usage.tokens_in > 0 and usage.tokens_out > 0
     text, usage = provider.complete_text("Be brief.", "Say hello.", max_tokens=8)
     assert text.strip() and usage.tokens_out <= 8
+
+
+def test_prompt_prefix_cache_keeps_greedy_output() -> None:
+    """The RAM prefix cache must only save work: same greedy answers, with and without it."""
+    path = smollm2_path()
+    assert path is not None
+    cached = LocalProvider(path, model="smollm2", n_ctx=1024, n_threads=1, prompt_cache_mb=64)
+    plain = LocalProvider(path, model="smollm2", n_ctx=1024, n_threads=1, prompt_cache_mb=0)
+    system = "You answer in one short sentence. " * 8  # a long shared prefix, as in the real prompts
+    answers = []
+    for provider in (cached, plain):
+        questions = ("Say hi.", "Say bye.", "Say hi.")
+        texts = [provider.complete_text(system, q, max_tokens=12)[0] for q in questions]
+        answers.append(texts)
+    assert answers[0] == answers[1]
+    from src.llm.providers.local import _load
+
+    llm, _ = _load(str(path), 1024, 1, 64)
+    assert llm.cache is not None and llm.cache.cache_size > 0

@@ -51,7 +51,13 @@ def _build(kind: str, model: str, settings: Settings) -> LLMProvider:
         except FileNotFoundError as exc:
             raise LLMUnavailable(str(exc)) from exc
         name = model if "/" not in model and not model.endswith(".gguf") else path.stem
-        provider = LocalProvider(path, model=name, n_ctx=settings.llm_context, n_threads=settings.llm_threads)
+        provider = LocalProvider(
+            path,
+            model=name,
+            n_ctx=settings.llm_context,
+            n_threads=settings.llm_threads,
+            prompt_cache_mb=settings.llm_prompt_cache_mb,
+        )
         return MaskingProvider(provider) if settings.mask_pii_local else provider
     if kind == "anthropic":
         from src.llm.providers.anthropic_provider import AnthropicProvider
@@ -99,6 +105,7 @@ def get_provider(settings: Settings | None = None, spec: str | None = None) -> L
         settings.mask_pii_external if kind != "local" else settings.mask_pii_local,
         settings.llm_threads,
         settings.llm_context,
+        settings.llm_prompt_cache_mb,
         str(settings.models_cache_dir),
     )
     with _lock:

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     mask_pii_external: bool = True
     mask_pii_local: bool = False
     llm_max_input_chars: int = 6000  # ticket text beyond this is cut before it reaches an LLM prompt
+    draft_evidence_k: int = 3  # retrieved resolutions shown to the drafter
+    draft_evidence_chars: int = 700  # each resolution is cut to this many characters in the prompt
+    draft_max_tokens: int = 240  # reply budget (the reply's maxLength is twice this in characters)
 
     # --- graph / routing -----------------------------------------------------------------
     auto_threshold: float = 0.85

@@ -20,8 +20,6 @@ from src.llm.types import Analysis, Draft
 from src.retrieval.types import Hit
 from src.text.language import detect_language
 
-MAX_EVIDENCE_CHARS = 1200  # per hit: a resolution longer than this is cut in the prompt
-
 
 class LLMDraftOutput(BaseModel):
     model_config = ConfigDict(title="reply_draft", extra="ignore")
@@ -43,12 +41,12 @@ def draft_schema(max_tokens: int = 320) -> dict:
     return schema
 
 
-def evidence_block(hits: list[Hit]) -> str:
-    """Retrieved resolutions as delimited, escaped evidence."""
+def evidence_block(hits: list[Hit], max_chars: int = 1200) -> str:
+    """Retrieved resolutions as delimited, escaped evidence (each resolution cut to ``max_chars``)."""
     parts = []
     for hit in hits:
         t = hit.ticket
-        resolution = (t.response or "")[:MAX_EVIDENCE_CHARS]
+        resolution = (t.response or "")[:max_chars]
         parts.append(
             f'<evidence id="{escape_data(hit.id)}">\n'
             f"Customer: {escape_data(t.text[:400])}\n"
@@ -93,9 +91,16 @@ def draft(
     similar: list[Hit],
     provider: LLMProvider | None = None,
     *,
-    max_tokens: int = 320,
+    max_tokens: int | None = None,
 ) -> Draft:
-    """A grounded reply draft; invalid model output after one repair gives an empty unreliable draft."""
+    """A grounded reply draft; invalid model output after one repair gives an empty unreliable draft.
+
+    Evidence is the first ``Settings.draft_evidence_k`` hits, each cut to ``draft_evidence_chars``:
+    on a CPU the prompt's evidence, not the reply, is most of a local model's time.
+    """
+    settings = get_settings()
+    max_tokens = max_tokens or settings.draft_max_tokens
+    similar = list(similar)[: settings.draft_evidence_k]
     if provider is None:
         from src.llm.providers import get_provider
 
@@ -104,9 +109,9 @@ def draft(
     language = detect_language(ticket_text) or (analysis.language if analysis.language != "und" else "")
     system = draft_system(language, analysis.sentiment)
     user = (
-        ticket_block(ticket_text, get_settings().llm_max_input_chars)
+        ticket_block(ticket_text, settings.llm_max_input_chars)
         + "\n\n"
-        + evidence_block(similar)
+        + evidence_block(similar, settings.draft_evidence_chars)
         + "\n\nWrite the reply draft as JSON with fields reply and evidence_ids."
     )
     schema = draft_schema(max_tokens)

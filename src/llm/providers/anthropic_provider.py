@@ -6,18 +6,17 @@ result. SDK retries are off so ours are the only ones (bounded, exponential, cou
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import anthropic
 
-from src.llm.providers.base import TransientError, cost_usd, with_retries
+from src.llm.providers.base import ApiAdapter, TransientError
 from src.llm.types import LLMInvalidOutput, LLMUnavailable, Usage
 
 TOOL_NAME = "record_result"
 
 
-class AnthropicProvider:
+class AnthropicProvider(ApiAdapter):
     name = "anthropic"
 
     def __init__(
@@ -31,11 +30,7 @@ class AnthropicProvider:
         prices: dict[str, tuple[float, float]] | None = None,
         backoff_s: float = 0.5,
     ) -> None:
-        self.model = model
-        self.max_retries = max_retries
-        self.prices = prices or {}
-        self.backoff_s = backoff_s
-        self.attempts = 0
+        super().__init__(model, max_retries=max_retries, prices=prices, backoff_s=backoff_s)
         self._client = anthropic.Anthropic(
             api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
         )
@@ -58,22 +53,7 @@ class AnthropicProvider:
             except ValueError as exc:  # a 200 whose body is not JSON (broken proxy / server)
                 raise LLMInvalidOutput(f"anthropic response body is not valid JSON: {exc}") from exc
 
-        start = time.perf_counter()
-        resp = with_retries(once, max_retries=self.max_retries, backoff_s=self.backoff_s)
-        return resp, time.perf_counter() - start
-
-    def _usage(self, resp: Any, latency: float) -> Usage:
-        u = getattr(resp, "usage", None)
-        tin = int(getattr(u, "input_tokens", 0) or 0)
-        tout = int(getattr(u, "output_tokens", 0) or 0)
-        return Usage(
-            provider=self.name,
-            model=self.model,
-            tokens_in=tin,
-            tokens_out=tout,
-            latency_s=round(latency, 4),
-            cost_usd=cost_usd(self.model, tin, tout, self.prices),
-        )
+        return self._timed(once)
 
     def complete_json(
         self, system: str, user: str, schema: dict, *, max_tokens: int = 512

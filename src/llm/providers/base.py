@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from src.llm.types import LLMError, LLMTimeout, LLMUnavailable, Usage
 
@@ -81,3 +81,42 @@ def with_retries(
         except LLMError as exc:
             exc.attempts = attempt
             raise
+
+
+class ApiAdapter:
+    """What the HTTP adapters share: retry settings, the wire-call counter, timing and usage.
+
+    Subclasses set ``name`` and the names of the token counters in their SDK's ``usage`` object.
+    """
+
+    name = "api"
+    tokens_in_attr = "input_tokens"
+    tokens_out_attr = "output_tokens"
+
+    def __init__(
+        self, model: str, *, max_retries: int, prices: dict[str, tuple[float, float]] | None, backoff_s: float
+    ) -> None:
+        self.model = model
+        self.max_retries = max_retries
+        self.prices = prices or {}
+        self.backoff_s = backoff_s
+        self.attempts = 0  # total wire calls made (retries included), for tests and logs
+
+    def _timed(self, once: Callable[[], T]) -> tuple[T, float]:
+        """``once`` with retries, and the seconds it took in all."""
+        start = time.perf_counter()
+        resp = with_retries(once, max_retries=self.max_retries, backoff_s=self.backoff_s)
+        return resp, time.perf_counter() - start
+
+    def _usage(self, resp: Any, latency: float) -> Usage:
+        u = getattr(resp, "usage", None)
+        tin = int(getattr(u, self.tokens_in_attr, 0) or 0)
+        tout = int(getattr(u, self.tokens_out_attr, 0) or 0)
+        return Usage(
+            provider=self.name,
+            model=self.model,
+            tokens_in=tin,
+            tokens_out=tout,
+            latency_s=round(latency, 4),
+            cost_usd=cost_usd(self.model, tin, tout, self.prices),
+        )

@@ -9,12 +9,11 @@ The SDK's own retries are off so ours (bounded, exponential, counted) are the on
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 import openai
 
-from src.llm.providers.base import TransientError, cost_usd, with_retries
+from src.llm.providers.base import ApiAdapter, TransientError
 from src.llm.providers.local import parse_json_object
 from src.llm.types import LLMInvalidOutput, LLMUnavailable, Usage
 
@@ -25,8 +24,10 @@ class _FormatRejected(LLMUnavailable):
     """The server refused the response_format (400/422): try the other structured-output form."""
 
 
-class OpenAIProvider:
+class OpenAIProvider(ApiAdapter):
     name = "openai"
+    tokens_in_attr = "prompt_tokens"
+    tokens_out_attr = "completion_tokens"
 
     def __init__(
         self,
@@ -40,18 +41,14 @@ class OpenAIProvider:
         backoff_s: float = 0.5,
         json_mode: JsonMode = "auto",
     ) -> None:
-        self.model = model
+        super().__init__(model, max_retries=max_retries, prices=prices, backoff_s=backoff_s)
         self.json_mode: JsonMode = json_mode
-        self.max_retries = max_retries
-        self.prices = prices or {}
-        self.backoff_s = backoff_s
-        self.attempts = 0  # total wire calls made (retries included), for tests and logs
         # Local compatible servers need no key, but the SDK insists on one.
         self._client = openai.OpenAI(
             api_key=api_key or "no-key", base_url=base_url, timeout=timeout_s, max_retries=0
         )
 
-    def _create(self, *, probing_format: bool = False, **kwargs: Any) -> Any:
+    def _create(self, *, probing_format: bool = False, **kwargs: Any) -> tuple[Any, float]:
         def once() -> Any:
             self.attempts += 1
             try:
@@ -74,23 +71,7 @@ class OpenAIProvider:
             except ValueError as exc:  # a 200 whose body is not JSON (broken proxy / server)
                 raise LLMInvalidOutput(f"openai response body is not valid JSON: {exc}") from exc
 
-        start = time.perf_counter()
-        resp = with_retries(once, max_retries=self.max_retries, backoff_s=self.backoff_s)
-        resp_latency = time.perf_counter() - start
-        return resp, resp_latency
-
-    def _usage(self, resp: Any, latency: float) -> Usage:
-        u = getattr(resp, "usage", None)
-        tin = int(getattr(u, "prompt_tokens", 0) or 0)
-        tout = int(getattr(u, "completion_tokens", 0) or 0)
-        return Usage(
-            provider=self.name,
-            model=self.model,
-            tokens_in=tin,
-            tokens_out=tout,
-            latency_s=round(latency, 4),
-            cost_usd=cost_usd(self.model, tin, tout, self.prices),
-        )
+        return self._timed(once)
 
     @staticmethod
     def _content(resp: Any) -> str:

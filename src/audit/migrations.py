@@ -6,75 +6,50 @@ Append new migrations; never edit an applied one. Uniqueness on ``ticket_id`` (d
 
 from __future__ import annotations
 
+# One DDL text per migration; the dialects differ only in column types, filled in per backend.
+_TYPES: dict[str, dict[str, str]] = {
+    "postgres": {"float": "DOUBLE PRECISION", "ts": "TIMESTAMPTZ", "now": "now()", "json": "JSONB"},
+    "sqlite": {"float": "REAL", "ts": "TEXT", "now": "CURRENT_TIMESTAMP", "json": "TEXT"},
+}
+
+_MIGRATION_TEMPLATES: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE IF NOT EXISTS decisions (
+            audit_id TEXT PRIMARY KEY,
+            ticket_id TEXT NOT NULL UNIQUE,
+            content_hash TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            bundle_version TEXT,
+            intent TEXT,
+            route TEXT NOT NULL,
+            score {float} NOT NULL,
+            trace_id TEXT,
+            created_at {ts} NOT NULL,
+            recorded_at {ts} NOT NULL DEFAULT {now},
+            record {json} NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS human_actions (
+            action_key TEXT PRIMARY KEY,
+            audit_id TEXT NOT NULL,
+            ticket_id TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            edited_draft TEXT,
+            corrected_intent TEXT,
+            team TEXT,
+            note TEXT,
+            created_at {ts} NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS human_actions_ticket ON human_actions (ticket_id);
+        """,
+    ),
+]
+
 MIGRATIONS: dict[str, list[tuple[int, str]]] = {
-    "postgres": [
-        (
-            1,
-            """
-            CREATE TABLE IF NOT EXISTS decisions (
-                audit_id TEXT PRIMARY KEY,
-                ticket_id TEXT NOT NULL UNIQUE,
-                content_hash TEXT NOT NULL,
-                channel TEXT NOT NULL,
-                bundle_version TEXT,
-                intent TEXT,
-                route TEXT NOT NULL,
-                score DOUBLE PRECISION NOT NULL,
-                trace_id TEXT,
-                created_at TIMESTAMPTZ NOT NULL,
-                recorded_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-                record JSONB NOT NULL
-            );
-            CREATE TABLE IF NOT EXISTS human_actions (
-                action_key TEXT PRIMARY KEY,
-                audit_id TEXT NOT NULL,
-                ticket_id TEXT NOT NULL,
-                actor TEXT NOT NULL,
-                action TEXT NOT NULL,
-                edited_draft TEXT,
-                corrected_intent TEXT,
-                team TEXT,
-                note TEXT,
-                created_at TIMESTAMPTZ NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS human_actions_ticket ON human_actions (ticket_id);
-            """,
-        ),
-    ],
-    "sqlite": [
-        (
-            1,
-            """
-            CREATE TABLE IF NOT EXISTS decisions (
-                audit_id TEXT PRIMARY KEY,
-                ticket_id TEXT NOT NULL UNIQUE,
-                content_hash TEXT NOT NULL,
-                channel TEXT NOT NULL,
-                bundle_version TEXT,
-                intent TEXT,
-                route TEXT NOT NULL,
-                score REAL NOT NULL,
-                trace_id TEXT,
-                created_at TEXT NOT NULL,
-                recorded_at TEXT NOT NULL DEFAULT CURRENT_TIMESTAMP,
-                record TEXT NOT NULL
-            );
-            CREATE TABLE IF NOT EXISTS human_actions (
-                action_key TEXT PRIMARY KEY,
-                audit_id TEXT NOT NULL,
-                ticket_id TEXT NOT NULL,
-                actor TEXT NOT NULL,
-                action TEXT NOT NULL,
-                edited_draft TEXT,
-                corrected_intent TEXT,
-                team TEXT,
-                note TEXT,
-                created_at TEXT NOT NULL
-            );
-            CREATE INDEX IF NOT EXISTS human_actions_ticket ON human_actions (ticket_id);
-            """,
-        ),
-    ],
+    dialect: [(version, sql.format(**types)) for version, sql in _MIGRATION_TEMPLATES]
+    for dialect, types in _TYPES.items()
 }
 
 SCHEMA_MIGRATIONS_DDL = (

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     models_cache_dir: Path = Path("models/llm")
     llm_threads: int = 2
     llm_context: int = 4096
-    llm_prompt_cache_mb: int = 1024  # local: RAM for cached prompt prefixes (0 = off)
+    llm_prompt_cache_mb: int = 1536  # local: RAM for cached prompt prefixes, logits included (0 = off)
     anthropic_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TRIAGE_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY")
     )

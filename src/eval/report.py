@@ -239,7 +239,9 @@ def render_markdown(report: dict, docs_dir: Path | None = None) -> str:
         "confidence.",
         "- zero-shot and classifier-only route with no analysis and no retrieval (those inputs are *absent*, "
         "not failed), so their only protection against sensitive tickets is the threshold; the hybrid adds "
-        "rule-based signals, the LLM analysis, retrieval evidence and a grounded draft.",
+        "rule-based signals, the LLM analysis, retrieval evidence (and the familiarity guard: no "
+        "auto-resolve unless a resolved ticket is at least `TRIAGE_AUTO_MIN_SIMILARITY` similar) and a "
+        "grounded draft.",
         "",
         "## Figures",
     ]

@@ -35,10 +35,28 @@ def _load(path: str, n_ctx: int, n_threads: int, prompt_cache_mb: int = 0) -> tu
     except (ValueError, RuntimeError) as exc:
         raise LLMUnavailable(f"cannot load GGUF model {path}: {exc}") from exc
     if prompt_cache_mb > 0:
-        llm.set_cache(LlamaRAMCache(capacity_bytes=prompt_cache_mb << 20))
+        llm.set_cache(_sized_cache(LlamaRAMCache, prompt_cache_mb << 20))
     # Free it before interpreter teardown: llama-cpp's own __del__ then fails noisily on exit.
     atexit.register(llm.close)
     return llm, threading.Lock()
+
+
+def _sized_cache(base: type, capacity_bytes: int) -> Any:
+    """llama-cpp's RAM cache, but counting every byte a saved state holds.
+
+    Its own ``cache_size`` counts only the KV state, not the logits copy kept beside it
+    (n_batch x vocabulary floats: ~300 MB for Qwen2.5), so the 'capped' cache grew to 20 GB.
+    """
+
+    class SizedRAMCache(base):  # type: ignore[misc, valid-type]
+        @property
+        def cache_size(self) -> int:
+            return sum(
+                st.llama_state_size + st.scores.nbytes + st.input_ids.nbytes
+                for st in self.cache_state.values()
+            )
+
+    return SizedRAMCache(capacity_bytes=capacity_bytes)
 
 
 class LocalProvider:

@@ -90,6 +90,8 @@ def _reason_key(reason: str) -> str | None:
     """A countable form of a routing reason; None for the descriptive ones (base probability, adjustments)."""
     if reason.startswith("calibrated probability") or "(-" in reason or "(+" in reason:
         return None
+    if "> auto-resolve threshold" in reason:
+        return None  # the number allowed auto-resolve: a cap, listed on its own, is what held it back
     reason = re.sub(r" \(route capped at \w+\)$", "", reason)
     if reason.startswith("failed step -> human:"):
         reason = ":".join(reason.split(":")[:2])  # keep the failed node, drop the message

@@ -241,14 +241,15 @@ def score(inputs: ConfidenceInputs, thresholds: Thresholds | Mapping[str, Any] |
     reasons = [f"calibrated probability {base:.2f} for intent {inputs.intent!r}", *why]
     if auto_t is not None and value > auto_t:
         route: Route = "auto_resolve"
-        reasons.append(f"score {value:.2f} > auto-resolve threshold {auto_t:.2f}")
+        reasons.append(f"score {value:.4g} > auto-resolve threshold {auto_t:.4g}")
     elif value >= suggest_t:
         route = "suggest"
-        limit = "(no auto-resolve threshold)" if auto_t is None else f"<= auto-resolve threshold {auto_t:.2f}"
-        reasons.append(f"score {value:.2f} {limit}: suggest")
+        # 4 significant digits: a calibrated 0.9973 must not read as "1.00" to a reviewer
+        limit = "(no auto-resolve threshold)" if auto_t is None else f"<= auto-resolve threshold {auto_t:.4g}"
+        reasons.append(f"score {value:.4g} {limit}: suggest")
     else:
         route = "escalate"
-        reasons.append(f"score {value:.2f} < suggest threshold {suggest_t:.2f}: escalate")
+        reasons.append(f"score {value:.4g} < suggest threshold {suggest_t:.4g}: escalate")
 
     for cap_route, why_cap in _caps(inputs, auto_t, th.auto_min_similarity):
         if ROUTE_ORDER[cap_route] < ROUTE_ORDER[route]:

@@ -9,6 +9,7 @@ search time is a :class:`RetrievalUnavailable` that the graph turns into 'no evi
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import logging
 import threading
@@ -110,6 +111,10 @@ def close_clients() -> None:
                 log.debug("error closing qdrant client", exc_info=True)
         _CLIENTS.clear()
     get_knowledge_base.cache_clear()
+
+
+# Close before interpreter teardown: a local client's __del__ then fails noisily on exit.
+atexit.register(close_clients)
 
 
 def _tune_local_storage(client: QdrantClient, collection: str) -> None:

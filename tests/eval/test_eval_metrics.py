@@ -133,6 +133,7 @@ def test_blocking_reasons_counts_rules_not_adjustments() -> None:
             reasons=[
                 "calibrated probability 0.99 for intent 'a'",
                 "angry customer (-0.10)",
+                "score 0.89 > auto-resolve threshold 0.85",  # the number allowed it: not a reason
                 "sensitive flag legal_threat: never auto-resolve (route capped at escalate)",
                 "failed step -> human: analyze: invalid_output: junk 123",
             ],

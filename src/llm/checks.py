@@ -42,24 +42,41 @@ def _norm(token: str) -> str:
     return re.sub(r"[^0-9a-z]", "", token.lower())
 
 
-def invented_values(draft: str, sources: list[str]) -> list[str]:
-    """Numbers, codes, amounts, links or emails in ``draft`` that appear in none of ``sources``."""
+def _values(draft: str) -> list[str]:
+    """Identifiers, amounts, links and emails in ``draft`` (placeholders and small numbers skipped)."""
     text = _PLACEHOLDER.sub(" ", draft)
-    source_text = " ".join(sources)
-    source_norm = _norm(source_text)
     found: list[str] = []
     for m in _NUMBERISH.finditer(text):
         token = m.group(0).strip()
         digits = re.sub(r"\D", "", token)
         if len(digits) < 3 and not re.search(r"[$€£¥]|usd|eur|gbp|dollar|euro|pound", token, re.IGNORECASE):
             continue  # "2 days", "24/7"-like small numbers are not identifiers
-        if _norm(token) and _norm(token) not in source_norm:
+        if _norm(token):
             found.append(token)
-    for m in _URL_OR_EMAIL.finditer(text):
-        token = m.group(0).rstrip(".,;)")
-        if token.lower() not in source_text.lower():
-            found.append(token)
+    found += [m.group(0).rstrip(".,;)") for m in _URL_OR_EMAIL.finditer(text)]
     return list(dict.fromkeys(found))
+
+
+def _appears_in(token: str, text: str) -> bool:
+    if _URL_OR_EMAIL.fullmatch(token):
+        return token.lower() in text.lower()
+    return _norm(token) in _norm(text)
+
+
+def invented_values(draft: str, sources: list[str]) -> list[str]:
+    """Numbers, codes, amounts, links or emails in ``draft`` that appear in none of ``sources``."""
+    source_text = " ".join(sources)
+    return [t for t in _values(draft) if not _appears_in(t, source_text)]
+
+
+def foreign_values(draft: str, ticket_text: str, other_customers: list[str]) -> list[str]:
+    """Values in ``draft`` taken from *another customer's* message (evidence), not from this ticket.
+
+    Resolved tickets carry their customers' order numbers and emails; a draft that copies one
+    would send a stranger's data to this customer.
+    """
+    others = " ".join(other_customers)
+    return [t for t in _values(draft) if _appears_in(t, others) and not _appears_in(t, ticket_text)]
 
 
 def unsupported_promises(draft: str, evidence: list[str]) -> list[str]:

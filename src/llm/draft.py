@@ -12,7 +12,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from src.config import get_settings
-from src.llm.checks import invented_values, unsupported_promises
+from src.llm.checks import foreign_values, invented_values, unsupported_promises
 from src.llm.prompts import DRAFT_PROMPT_VERSION, draft_system, escape_data, ticket_block
 from src.llm.providers.base import LLMProvider
 from src.llm.structured import complete_validated
@@ -76,6 +76,9 @@ def check_draft(
     invented = invented_values(reply, [ticket_text, *evidence_texts])
     if invented:
         blocking.append("invented_values:" + ",".join(invented[:5]))
+    foreign = foreign_values(reply, ticket_text, [h.ticket.text for h in hits])
+    if foreign:
+        blocking.append("another_customers_values:" + ",".join(foreign[:5]))
     for kind in unsupported_promises(reply, [h.ticket.response for h in hits]):
         blocking.append(f"unsupported_promise:{kind}")
     if language and language not in ("und",):

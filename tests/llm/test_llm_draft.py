@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from src.llm.checks import invented_values, unsupported_promises
+from src.llm.checks import foreign_values, invented_values, unsupported_promises
 from src.llm.draft import check_draft, draft
 from src.llm.prompts import DRAFT_PROMPT_VERSION
 from src.llm.providers.fake import FakeProvider
@@ -125,3 +125,27 @@ def test_checks_pure() -> None:
     assert unsupported_promises("We cannot refund opened items", ["opened items can be refunded"]) == []
     ids, flags, ok = check_draft("Hello", [], "hi", [], None)
     assert ids == [] and "no_evidence" in flags and not ok
+
+
+def test_another_customers_values_are_flagged() -> None:
+    """An order number or email from a resolved ticket's customer must not reach this customer."""
+    other = _hit(
+        "kb-3",
+        "To cancel order 00123842, open the Orders page and press Cancel.",
+        text="I do not know how I can cancel order 00123842, mail me at ann@example.com",
+    )
+    foreign = foreign_values(
+        "You can cancel order 00123842 on the Orders page; we wrote to ann@example.com.",
+        "I need to cancel my order {{Order Number}}",
+        [other.ticket.text],
+    )
+    assert foreign == ["00123842", "ann@example.com"]
+    # the same number is fine when it is this customer's own
+    assert foreign_values("Order 00123842 is cancelled.", "cancel order 00123842", [other.ticket.text]) == []
+    # a value only in the resolution (a company phone line) is not another customer's
+    assert foreign_values("Call 1-800-555-0199.", "help", ["where is my order"]) == []
+    _, flags, ok = check_draft(
+        "You can cancel order 00123842 on the Orders page.", ["kb-3"], "cancel my order", [other], "en"
+    )
+    assert not ok and any(f.startswith("another_customers_values:") for f in flags)
+    assert not any(f.startswith("invented_values") for f in flags)  # it is in the evidence, not invented

@@ -184,7 +184,7 @@ def _contradicting_neighbours(inp: ConfidenceInputs) -> bool:
 
 
 def _caps(
-    inp: ConfidenceInputs, auto_threshold: float | None, auto_min_similarity: float = 0.0
+    inp: ConfidenceInputs, auto_threshold: float | None, auto_min_similarity: float
 ) -> list[tuple[Route, str]]:
     """Hard safety rules: (highest route allowed, why). Numbers never override these."""
     caps: list[tuple[Route, str]] = []

@@ -8,6 +8,7 @@ the company never made.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 _PLACEHOLDER = re.compile(r"\{\{[^{}]*\}\}|\[[A-Z_]+_\d+\]")
 # Identifiers and amounts: 3+ digit runs (order/tracking numbers), money, alphanumeric codes.
@@ -57,16 +58,20 @@ def _values(draft: str) -> list[str]:
     return list(dict.fromkeys(found))
 
 
-def _appears_in(token: str, text: str) -> bool:
-    if _URL_OR_EMAIL.fullmatch(token):
-        return token.lower() in text.lower()
-    return _norm(token) in _norm(text)
+def _found_in(text: str) -> Callable[[str], bool]:
+    """A membership test for ``text``, normalised once (not once per token)."""
+    lower, norm = text.lower(), _norm(text)
+
+    def contains(token: str) -> bool:
+        return token.lower() in lower if _URL_OR_EMAIL.fullmatch(token) else _norm(token) in norm
+
+    return contains
 
 
 def invented_values(draft: str, sources: list[str]) -> list[str]:
     """Numbers, codes, amounts, links or emails in ``draft`` that appear in none of ``sources``."""
-    source_text = " ".join(sources)
-    return [t for t in _values(draft) if not _appears_in(t, source_text)]
+    in_sources = _found_in(" ".join(sources))
+    return [t for t in _values(draft) if not in_sources(t)]
 
 
 def foreign_values(draft: str, ticket_text: str, other_customers: list[str]) -> list[str]:
@@ -75,8 +80,8 @@ def foreign_values(draft: str, ticket_text: str, other_customers: list[str]) -> 
     Resolved tickets carry their customers' order numbers and emails; a draft that copies one
     would send a stranger's data to this customer.
     """
-    others = " ".join(other_customers)
-    return [t for t in _values(draft) if _appears_in(t, others) and not _appears_in(t, ticket_text)]
+    in_others, in_ticket = _found_in(" ".join(other_customers)), _found_in(ticket_text)
+    return [t for t in _values(draft) if in_others(t) and not in_ticket(t)]
 
 
 def unsupported_promises(draft: str, evidence: list[str]) -> list[str]:

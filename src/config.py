@@ -126,6 +126,36 @@ class Settings(BaseSettings):
         default="triage", validation_alias=AliasChoices("TRIAGE_LANGSMITH_PROJECT", "LANGSMITH_PROJECT")
     )
 
+    # --- service (src/api; docs/service.md) ----------------------------------------------
+    broker_url: str | None = None  # redis://... or amqp://...: queue to `python -m src.api.worker`
+    queue_name: str = "triage"  # broker queue (and Redis key/event namespace); one per deployment
+    events_redis_url: str | None = None  # SSE across processes; defaults to broker_url when it is redis://
+    service_workers: int = 2  # embedded mode: in-process worker threads
+    worker_threads: int = 1  # per `python -m src.api.worker` process
+    worker_heartbeat_s: float = 60.0  # Redis broker: a silent worker's tickets are redelivered after this
+    requeue_after_s: float = 120.0  # sweep: re-enqueue tickets accepted this long ago and still undecided
+    service_llm: bool = True  # False: classifier-only fast path (no LLM calls; tickets go to humans)
+    service_factory: str | None = None  # "module:function" returning a TriageService (tests, custom wiring)
+    max_request_bytes: int = 1_000_000  # larger bodies get 413
+    max_wait_s: float = 30.0  # cap for POST /v1/tickets?wait=S
+    api_key_pepper: SecretStr | None = None  # server secret mixed into API key hashes (else a data-dir file)
+    zendesk_webhook_secret: SecretStr | None = None
+    freshdesk_webhook_secret: SecretStr | None = None
+    intercom_client_secret: SecretStr | None = None
+    webhook_tolerance_s: int = 300  # Zendesk signatures older/newer than this are rejected
+    zendesk_url: str | None = None  # https://SUBDOMAIN.zendesk.com (write-back off when unset)
+    zendesk_email: str | None = None
+    zendesk_api_token: SecretStr | None = None
+    freshdesk_url: str | None = None  # https://DOMAIN.freshdesk.com
+    freshdesk_api_key: SecretStr | None = None
+    intercom_url: str = "https://api.intercom.io"
+    intercom_access_token: SecretStr | None = None
+    intercom_admin_id: str | None = None  # the admin the notes are written as
+    auto_send_channels: list[str] = Field(default_factory=list)  # auto_resolve drafts sent to the customer
+    helpdesk_groups: dict[str, dict[str, str]] = Field(default_factory=dict)  # {helpdesk: {team: group id}}
+    writeback_timeout_s: float = 10.0
+    writeback_retries: int = 3
+
     def resolved_llm_provider(self) -> Literal["local", "anthropic", "openai"]:
         """``auto`` never makes a silent network call: external only when a key is configured."""
         if self.llm_provider != "auto":

@@ -11,18 +11,10 @@ from collections.abc import Sequence
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from src.classifier.metrics import negative_log_likelihood
+from src.classifier.metrics import negative_log_likelihood, softmax
 
 T_MIN = 0.05
 T_MAX = 20.0
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Numerically stable row softmax of ``logits / temperature``."""
-    z = np.asarray(logits, dtype=np.float64) / float(temperature)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def nll_at(logits: np.ndarray, targets: Sequence[int], temperature: float) -> float:

@@ -20,7 +20,7 @@ from typing import Any, Literal, Protocol
 import numpy as np
 
 from src.classifier.bundle import ONNX_FILE, TOKENIZER_FILE, read_parts
-from src.classifier.metrics import normalised_entropy
+from src.classifier.metrics import normalised_entropy, softmax
 from src.classifier.types import BundleError, Prediction
 
 Backend = Literal["auto", "onnx", "torch"]
@@ -52,14 +52,6 @@ def invalid_reason(text: Any) -> str | None:
     if not any(ch.isalnum() for ch in sample):
         return "no letters or digits to classify"
     return None
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    """Row-wise softmax(logits / T), numerically stable, float64."""
-    z = np.asarray(logits, dtype=np.float64) / float(temperature)
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def build_prediction(probs_row: np.ndarray, labels: list[str], *, truncated: bool = False) -> Prediction:

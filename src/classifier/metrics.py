@@ -5,8 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import beta
+from scipy.special import softmax as _softmax
+from scipy.stats import binomtest
 from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support, roc_auc_score
+
+
+def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
+    """Row-wise softmax(logits / T) in float64 (scipy's stable implementation): the one copy."""
+    return _softmax(np.asarray(logits, dtype=np.float64) / float(temperature), axis=1)
 
 
 def reliability_table(confidences: Sequence[float], correct: Sequence[bool], n_bins: int = 15) -> list[dict]:
@@ -52,27 +58,34 @@ def negative_log_likelihood(probs: np.ndarray, targets: Sequence[int]) -> float:
 
 
 def clopper_pearson(successes: int, trials: int, alpha: float = 0.05) -> tuple[float, float]:
-    """Exact two-sided (1-alpha) binomial interval; (0, 1) when there are no trials."""
+    """Exact (Clopper–Pearson) two-sided (1-alpha) binomial interval; (0, 1) when there are no trials."""
     if trials <= 0:
         return 0.0, 1.0
-    lo = 0.0 if successes == 0 else float(beta.ppf(alpha / 2, successes, trials - successes + 1))
-    hi = 1.0 if successes == trials else float(beta.ppf(1 - alpha / 2, successes + 1, trials - successes))
-    return lo, hi
+    ci = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=1 - alpha, method="exact")
+    return float(ci.low), float(ci.high)
 
 
 def clopper_pearson_lower(successes: int, trials: int, alpha: float = 0.05) -> float:
-    """One-sided (1-alpha) lower confidence bound on a proportion: conservative precision floor."""
-    if trials <= 0 or successes == 0:
+    """One-sided (1-alpha) exact lower confidence bound on a proportion: conservative precision floor."""
+    if trials <= 0:
         return 0.0
-    return float(beta.ppf(alpha, successes, trials - successes + 1))
+    test = binomtest(int(successes), int(trials), alternative="greater")
+    return float(test.proportion_ci(confidence_level=1 - alpha, method="exact").low)
 
 
 def classification_summary(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> dict:
-    """Accuracy, macro-F1 and per-class precision/recall/F1/support over ``labels``."""
+    """Accuracy, macro-F1 and per-class precision/recall/F1/support over ``labels``.
+
+    Macro-F1 averages over the labels that occur in ``y_true`` only: a label absent from an external
+    test set has no F1 to speak of (scoring it 0 would punish the model for the test set's gaps).
+    """
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=list(labels), zero_division=0)
+    supported = [lab for lab, n in zip(labels, s, strict=True) if n > 0]
+    macro = f1_score(y_true, y_pred, labels=supported, average="macro", zero_division=0) if supported else 0.0
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
-        "macro_f1": float(f1_score(y_true, y_pred, labels=list(labels), average="macro", zero_division=0)),
+        "macro_f1": float(macro),
+        "macro_f1_labels": len(supported),
         "per_class": {
             lab: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(s[i])}
             for i, lab in enumerate(labels)

@@ -14,6 +14,7 @@ from src.classifier.types import Prediction
 from src.eval.types import BenchTicket, SystemOutput
 from src.eval.zero_shot import classify_zero_shot, implied_distribution
 from src.graph.confidence import ConfidenceInputs, Thresholds, score
+from src.text.language import detect_language
 
 if TYPE_CHECKING:
     from src.llm.providers.base import LLMProvider
@@ -36,9 +37,11 @@ class TriageRunner(Protocol):
     def run(self, ticket: Any) -> dict: ...
 
 
-def prediction_inputs(pred: Prediction) -> ConfidenceInputs:
-    """Classifier fields only: analysis and retrieval are 'not available' (None), not 'failed'."""
+def prediction_inputs(pred: Prediction, language: str | None = None) -> ConfidenceInputs:
+    """Classifier fields (+ the detected language, as in production): analysis and retrieval are
+    'not available' (None), not 'failed'. An undetected language caps the route, as in the graph."""
     return ConfidenceInputs(
+        language=language,
         intent=pred.label,
         probability=min(1.0, max(0.0, pred.confidence)),
         margin=min(1.0, max(0.0, pred.margin)),
@@ -60,7 +63,7 @@ class ClassifierOnlySystem:
 
     def run(self, ticket: BenchTicket) -> SystemOutput:
         pred = self.classifier.predict([ticket.text], batch_size=1)[0]
-        s = score(prediction_inputs(pred), self.thresholds)
+        s = score(prediction_inputs(pred, detect_language(ticket.text)), self.thresholds)
         reasons = s.reasons if pred.reason is None else [pred.reason, *s.reasons]
         return SystemOutput(
             pred=pred.label if pred.valid else None,
@@ -110,6 +113,7 @@ class ZeroShotSystem:
             return SystemOutput(pred=None, score=s.value, route=s.route, reasons=s.reasons, llm_calls=1)
         margin, entropy = implied_distribution(result.confidence, len(self.labels))
         inputs = ConfidenceInputs(
+            language=detect_language(ticket.text),
             intent=result.intent if result.valid else None,
             probability=result.confidence,
             margin=margin,

@@ -1,10 +1,20 @@
 """Pure confidence estimator: one score in [0, 1], a route and the reasons behind both.
 
 Why pure: the route is the riskiest decision in the product (an auto-resolved ticket never reaches a
-human), so it must be deterministic, cheap and unit-testable with no model loaded. The estimator
-starts from the *calibrated* intent probability (already an honest accuracy estimate) and only moves
-it with transparent, additive adjustments; hard safety rules then cap the route regardless of the
-number (sensitive topics, legal threats, P1, angry customers, injection, failures never auto-resolve).
+human), so it must be deterministic, cheap and unit-testable with no model loaded.
+
+What is calibrated and what is not (DESIGN invariant 7):
+
+* calibrated: the intent probability (temperature-scaled) and the per-intent auto-resolve thresholds
+  fitted on the bundle's calibration split (``src.graph.calibrate``). The precision guarantee is for
+  the set ``probability > threshold``.
+* not calibrated: every adjustment below (margin, entropy, retrieval, sentiment, priority, signals,
+  language) is a hand-set heuristic. Each is a penalty (<= 0), so ``value <= probability`` always and
+  ``value > threshold`` implies ``probability > threshold``: the heuristics can only remove tickets
+  from the calibrated set, never add one to it.
+* hard safety rules then cap the route regardless of the number (sensitive topics, legal threats, P1,
+  angry customers, injection, failures, uncalibrated thresholds, unfamiliar or undetected-language
+  tickets never auto-resolve).
 
 Inputs that were not available (e.g. a classifier-only benchmark has no analysis or retrieval) are
 ``None`` and contribute nothing; a *failed* step is different and is passed in ``failures`` -> escalate.
@@ -25,7 +35,6 @@ LOW_MARGIN = 0.20  # top-1 minus top-2 below this is "ambiguous"
 MARGIN_WEIGHT = 0.5  # penalty = weight * (LOW_MARGIN - margin)
 HIGH_ENTROPY = 0.35  # normalised entropy above this is "spread out"
 ENTROPY_WEIGHT = 0.3
-RETRIEVAL_AGREE_BONUS = 0.03
 RETRIEVAL_DISAGREE_PENALTY = 0.10
 RETRIEVAL_WEAK_PENALTY = 0.05
 WEAK_SIMILARITY = 0.40
@@ -50,6 +59,10 @@ class Thresholds(BaseModel):
 
     auto_resolve: float = 0.85
     suggest: float = 0.60
+    # Where the numbers come from: only "calibrated" thresholds (fitted by src.graph.calibrate on the
+    # bundle's calibration split, for this very model) may auto-resolve; "default" ones cap at suggest.
+    source: str = "default"
+    calibration: dict[str, Any] | None = None  # the calibration run's metadata (method, split, bound)
     # Auto-resolve only tickets that resemble a resolved one: a softmax is confidently wrong on text
     # unlike its training data, nearest-neighbour similarity is not (the out-of-distribution guard).
     auto_min_similarity: float = 0.60
@@ -96,7 +109,7 @@ class ConfidenceInputs(BaseModel):
     escalation_signals: list[str] = Field(default_factory=list)  # rule-based signal names
     sensitive_flags: list[str] = Field(default_factory=list)  # names of SensitiveFlags set to True
 
-    # language + draft + safety
+    # language + draft + safety. ``None``/"unknown" = not detected: capped at suggest (fail closed)
     language: str | None = None
     language_supported: bool | None = None
     draft_reliable: bool | None = None
@@ -105,7 +118,12 @@ class ConfidenceInputs(BaseModel):
 
 
 class Score(BaseModel):
-    """Estimator output. ``adjustments`` lists each factor's signed contribution (for audits/plots)."""
+    """Estimator output. ``adjustments`` lists each factor's signed contribution (for audits/plots).
+
+    ``calibrated_probability`` is the calibrated number; ``value`` is that probability minus the
+    uncalibrated, hand-set penalties in ``adjustments`` (never above the probability).
+    ``thresholds_source`` says whether the auto-resolve threshold was calibrated for this model.
+    """
 
     value: float
     route: Route
@@ -113,6 +131,9 @@ class Score(BaseModel):
     adjustments: dict[str, float] = Field(default_factory=dict)
     auto_threshold: float | None = None
     suggest_threshold: float = 0.60
+    calibrated_probability: float = 0.0
+    thresholds_source: str = "default"
+    uncalibrated: list[str] = Field(default_factory=list)  # names of the heuristics that moved the value
 
 
 def _clip(x: float) -> float:
@@ -140,10 +161,10 @@ def _adjustments(inp: ConfidenceInputs) -> tuple[dict[str, float], list[str]]:
         else:
             share = same / total
             if share >= 0.6 and sim >= STRONG_SIMILARITY:
-                adj["retrieval"] = RETRIEVAL_AGREE_BONUS
+                # no bonus: a bonus could lift an uncalibrated number over a calibrated threshold
                 why.append(
                     f"retrieval agrees: {same}/{total} similar tickets share the intent, "
-                    f"best similarity {sim:.2f} ({adj['retrieval']:+.2f})"
+                    f"best similarity {sim:.2f} (no change: adjustments only lower the score)"
                 )
             elif share < 0.4:
                 adj["retrieval"] = -RETRIEVAL_DISAGREE_PENALTY
@@ -175,6 +196,11 @@ def _adjustments(inp: ConfidenceInputs) -> tuple[dict[str, float], list[str]]:
     return adj, why
 
 
+def language_undetected(language: str | None) -> bool:
+    """No language could be detected (too short, mixed, gibberish): not evidence of English."""
+    return language is None or language.strip().lower() in ("", "unknown", "und")
+
+
 def _contradicting_neighbours(inp: ConfidenceInputs) -> bool:
     """Very similar resolved tickets mostly carry a different intent: the classifier is likely wrong."""
     total = inp.neighbours_total or 0
@@ -183,11 +209,16 @@ def _contradicting_neighbours(inp: ConfidenceInputs) -> bool:
     return (inp.neighbours_same_intent or 0) / total < 0.4
 
 
-def _caps(
-    inp: ConfidenceInputs, auto_threshold: float | None, auto_min_similarity: float
-) -> list[tuple[Route, str]]:
+def _caps(inp: ConfidenceInputs, auto_threshold: float | None, th: Thresholds) -> list[tuple[Route, str]]:
     """Hard safety rules: (highest route allowed, why). Numbers never override these."""
     caps: list[tuple[Route, str]] = []
+    auto_min_similarity = th.auto_min_similarity
+    if th.source != "calibrated":
+        caps.append((
+            "suggest",
+            f"auto-resolve thresholds are not calibrated for this model (source: {th.source}): "
+            "never auto-resolve until the bundle is calibrated (python -m src.graph.calibrate)",
+        ))
     for failure in inp.failures:
         caps.append(("escalate", f"failed step -> human: {failure}"))
     if not inp.classifier_valid or inp.intent is None:
@@ -207,6 +238,12 @@ def _caps(
             f"unfamiliar ticket: best similarity {inp.best_similarity:.2f} to a resolved ticket "
             f"< {auto_min_similarity:.2f}: never auto-resolve",
         ))
+    if inp.neighbours_total == 0:
+        caps.append((
+            "suggest",
+            "no similar resolved ticket found (empty or new knowledge base): the out-of-distribution "
+            "guard cannot vouch for this ticket, never auto-resolve",
+        ))
     if _contradicting_neighbours(inp):
         caps.append(("suggest", "similar resolved tickets mostly have another intent: a human checks it"))
     if inp.sentiment == "angry":
@@ -219,6 +256,8 @@ def _caps(
         caps.append(("suggest", "draft was not reliable: a human reviews"))
     if inp.language_supported is False:
         caps.append(("suggest", f"language {inp.language or 'unknown'!r} not supported: a human reviews"))
+    elif language_undetected(inp.language):
+        caps.append(("suggest", "language not detected (too short or mixed): never auto-resolve"))
     if auto_threshold is None:
         caps.append(
             ("suggest", f"intent {inp.intent!r} has no auto-resolve threshold: never auto-resolves")
@@ -230,15 +269,23 @@ def score(inputs: ConfidenceInputs, thresholds: Thresholds | Mapping[str, Any] |
     """Combine the factors into a score, pick the route, and explain both.
 
     ``value > auto`` -> auto_resolve, ``suggest <= value <= auto`` -> suggest, below -> escalate; then
-    every hard cap that applies lowers the route (never raises it).
+    every hard cap that applies lowers the route (never raises it). ``value`` never exceeds the
+    calibrated probability, so the calibrated threshold's guarantee covers every auto-resolve.
     """
     th = Thresholds.coerce(thresholds)
     auto_t, suggest_t = th.for_intent(inputs.intent)
     base = inputs.probability if inputs.classifier_valid else 0.0
     adj, why = _adjustments(inputs)
-    value = _clip(base + sum(adj.values()))
+    adj = {k: min(0.0, v) for k, v in adj.items()}  # invariant: heuristics only ever lower the score
+    value = min(base, _clip(base + sum(adj.values())))
 
-    reasons = [f"calibrated probability {base:.2f} for intent {inputs.intent!r}", *why]
+    state = "calibrated thresholds" if th.source == "calibrated" else f"{th.source} (uncalibrated) thresholds"
+    reasons = [f"calibrated probability {base:.4g} for intent {inputs.intent!r} ({state})", *why]
+    if adj:
+        reasons.append(
+            f"score {value:.4g} = calibrated probability - uncalibrated hand-set penalties "
+            f"({', '.join(sorted(adj))}): heuristics that can only lower the route"
+        )
     if auto_t is not None and value > auto_t:
         route: Route = "auto_resolve"
         reasons.append(f"score {value:.4g} > auto-resolve threshold {auto_t:.4g}")
@@ -251,17 +298,20 @@ def score(inputs: ConfidenceInputs, thresholds: Thresholds | Mapping[str, Any] |
         route = "escalate"
         reasons.append(f"score {value:.4g} < suggest threshold {suggest_t:.4g}: escalate")
 
-    for cap_route, why_cap in _caps(inputs, auto_t, th.auto_min_similarity):
+    for cap_route, why_cap in _caps(inputs, auto_t, th):
         if ROUTE_ORDER[cap_route] < ROUTE_ORDER[route]:
             route = cap_route
             reasons.append(f"{why_cap} (route capped at {cap_route})")
         else:
             reasons.append(why_cap)
     return Score(
-        value=round(value, 4),
+        value=round(value, 6),
         route=route,
         reasons=reasons,
         adjustments={k: round(v, 4) for k, v in adj.items()},
         auto_threshold=auto_t,
         suggest_threshold=suggest_t,
+        calibrated_probability=round(base, 6),
+        thresholds_source=th.source,
+        uncalibrated=sorted(adj),
     )

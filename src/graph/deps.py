@@ -97,14 +97,33 @@ class Deps:
     startup_notes: list[str] = field(default_factory=list)
 
     def thresholds(self) -> Thresholds:
-        """Settings defaults, overridden by the bundle's thresholds (global and per-intent)."""
-        base = {
-            "auto_resolve": self.settings.auto_threshold,
-            "suggest": self.settings.suggest_threshold,
-            "auto_min_similarity": self.settings.auto_min_similarity,
-        }
+        """The bundle's thresholds with ``TRIAGE_AUTO_THRESHOLD`` / ``TRIAGE_SUGGEST_THRESHOLD`` as floors.
+
+        The stricter number wins everywhere (global and per-intent): a setting can make the router
+        more cautious than the calibration, never less. ``source`` comes from the bundle only:
+        thresholds nobody calibrated for this model (``default``/``stale``) cap the route at suggest.
+        """
+        s = self.settings
         bundle = dict(getattr(self.classifier, "thresholds", None) or {})
-        return Thresholds.coerce({**base, **{k: v for k, v in bundle.items() if v is not None}})
+
+        def stricter(value: Any, floor: float) -> float | None:
+            return None if value is None else max(float(value), floor)
+
+        auto = stricter(bundle.get("auto_resolve", s.auto_threshold), s.auto_threshold)
+        per_intent = {}
+        for intent, row in (bundle.get("per_intent") or {}).items():
+            entry = {**row, "auto_resolve": stricter(row.get("auto_resolve", auto), s.auto_threshold)}
+            if row.get("suggest") is not None:
+                entry["suggest"] = stricter(row["suggest"], s.suggest_threshold)
+            per_intent[intent] = entry
+        return Thresholds.coerce({
+            "auto_resolve": auto,
+            "suggest": stricter(bundle.get("suggest", s.suggest_threshold), s.suggest_threshold),
+            "auto_min_similarity": s.auto_min_similarity,
+            "per_intent": per_intent,
+            "source": bundle.get("source") or "default",
+            "calibration": bundle.get("calibration"),
+        })
 
     def run_preprocess(self, raw: str) -> Preprocessed:
         if self.preprocess is not None:
@@ -132,6 +151,13 @@ class Deps:
             routing = load_routing(settings=settings, labels=list(classifier.labels))
         except ValueError as exc:
             raise StartupError(str(exc)) from exc
+        source = (classifier.thresholds or {}).get("source") or "default"
+        if source != "calibrated":
+            notes.append(
+                f"auto-resolve is OFF: the bundle's thresholds are not calibrated for this model "
+                f"(source: {source}); every ticket goes to a human (suggest at most) until you run "
+                f"`python -m src.graph.calibrate --model {settings.model_dir}`"
+            )
         unrouted = sorted(set(classifier.labels) - set(routing.intents))
         if unrouted:
             notes.append(f"intents without a route go to {routing.default_team}: {', '.join(unrouted)}")

@@ -11,7 +11,10 @@ from src.llm.providers.fake import FakeProvider
 from src.llm.types import LLMTimeout
 
 LABELS = ["get_refund", "track_order", "recover_password"]
-TH = {"auto_resolve": 0.85, "suggest": 0.60, "per_intent": {}}
+TH = {"auto_resolve": 0.85, "suggest": 0.60, "per_intent": {}, "source": "calibrated"}
+
+
+ENGLISH = "where is my order, it has not arrived yet"
 
 
 def t(text: str = "where is my order") -> BenchTicket:
@@ -48,7 +51,7 @@ def test_implied_distribution() -> None:
 
 def test_zero_shot_confident_pick_auto_resolves_and_counts_usage() -> None:
     fake = FakeProvider(json_responses={"intent": "track_order", "confidence": 0.99})
-    out = ZeroShotSystem(fake, LABELS, TH).run(t())
+    out = ZeroShotSystem(fake, LABELS, TH).run(t(ENGLISH))  # long enough for language detection
     assert out.pred == "track_order" and out.route == "auto_resolve"
     assert out.llm_calls == 1 and out.tokens_in > 0
     assert fake.calls[0]["schema"]["properties"]["intent"]["enum"] == LABELS
@@ -90,7 +93,8 @@ class FakeClassifier:
 
 def test_classifier_only_uses_bundle_thresholds() -> None:
     sure = Prediction(label="track_order", confidence=0.97, margin=0.95, entropy=0.05)
-    assert ClassifierOnlySystem(FakeClassifier(sure)).run(t()).route == "auto_resolve"
+    assert ClassifierOnlySystem(FakeClassifier(sure)).run(t(ENGLISH)).route == "auto_resolve"
+    assert ClassifierOnlySystem(FakeClassifier(sure)).run(t()).route == "suggest"  # language undetected
     never = {**TH, "per_intent": {"track_order": {"auto_resolve": None}}}
     assert ClassifierOnlySystem(FakeClassifier(sure, never)).run(t()).route == "suggest"
     unsure = Prediction(label="track_order", confidence=0.7, margin=0.5, entropy=0.3)

@@ -67,7 +67,7 @@ _EMAIL = re.compile(r"(?<![\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]{4}){2,7}(?: ?[A-Z0-9]{1,4})?\b", re.IGNORECASE)
 # 13-19 digits, optionally grouped by single spaces or dashes (card-shaped runs); no card number
 # starts with 0 (major industry identifier 0 is never issued), so 0049... stays a phone number.
-_CARD = re.compile(r"(?<![\d-])[1-9](?:[ -]?\d){12,18}(?![\d-])")
+_CARD = re.compile(r"(?<![\d+-])[1-9](?:[ -]?\d){12,18}(?![\d-])")
 _SSN = re.compile(r"(?<![\d-])\d{3}-\d{2}-\d{4}(?![\d-])")
 # UK National Insurance number.
 _NINO = re.compile(r"\b[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\d{2} ?\d{2} ?\d{2} ?[A-D]\b")
@@ -285,7 +285,8 @@ _DETECTORS: list[_Detector] = [
 def _claim_on_fail(kind: str, text: str, start: int) -> bool:
     """A rejected match that must not be masked in part by a later detector: a Luhn-invalid
     card-shaped run is an order number, an "order 1234 5678" is not a phone."""
-    return kind in ("CARD", "SSN") or (kind == "PHONE" and _nearest_cue(text, start) == "id")
+    cue = _nearest_cue(text, start)
+    return (kind in ("CARD", "SSN") and cue != "phone") or (kind == "PHONE" and cue == "id")
 
 
 def _overlaps(span: _Span, taken: list[_Span]) -> bool:

@@ -17,12 +17,17 @@ TEXT = "I want to cancel my order please, it has not shipped yet"
 
 
 class Recorder(BaseHTTPRequestHandler):
+    """A LangSmith stand-in: advertises zstd compression (as the hosted service does) and records every
+    request body decoded (zstd/gzip content encoding undone, so multipart parts are plain JSON)."""
+
     received: list[tuple[str, str, bytes]] = []
+    encodings: list[str] = []
 
     def _record(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         encoding = (self.headers.get("Content-Encoding") or "").lower()
+        self.encodings.append(encoding)
         if encoding == "zstd":
             import zstandard
 
@@ -31,6 +36,8 @@ class Recorder(BaseHTTPRequestHandler):
             body = gzip.decompress(body)
         self.received.append((self.command, self.path, body))
         payload = b"{}"
+        if self.command == "GET" and self.path.rstrip("/").endswith("/info"):
+            payload = b'{"version": "0.11.0", "instance_flags": {"zstd_compression_enabled": true}}'
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -46,6 +53,7 @@ class Recorder(BaseHTTPRequestHandler):
 @pytest.fixture()
 def endpoint() -> Iterator[tuple[str, list]]:
     Recorder.received = []
+    Recorder.encodings = []
     server = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -77,3 +85,122 @@ def test_tracing_off_sends_nothing_even_with_env_set(tmp_path: Path, endpoint, m
     out = TriageService(deps).run(TicketIn(id="TR2", text=TEXT))
     assert out["route"] == "auto_resolve"
     assert received == []
+
+
+# --- issue #10 item 9: nothing unmasked leaves the box (traces, external LLM requests, audit row) ---------
+
+PII_TICKET = (
+    "Hello, my name is Maria Schmidt, born 12.05.1984. I want to cancel my order 88231994, it has not "
+    "shipped. Email maria.schmidt@example.org, phone +49 151 2345 6789 or mobile 015198765432, "
+    "card 4111 1111 1111 1111, IBAN de89 3704 0044 0532 0130 00, ship to 27 Old Mill Road. "
+    "Thanks, Maria Schmidt"
+)
+SECRETS = [
+    "maria", "schmidt", "12.05.1984", "example.org", "+49 151 2345 6789", "2345 6789", "015198765432",
+    "4111 1111 1111 1111", "4111111111111111", "de89 3704", "de89370400440532013000", "old mill",
+]
+
+
+def _leaks(blob: bytes | str) -> list[str]:
+    low = (blob.decode("utf-8", "replace") if isinstance(blob, bytes) else blob).lower()
+    return [s for s in SECRETS if s in low]
+
+
+class _OpenAICompat(BaseHTTPRequestHandler):
+    """A stand-in external LLM: records every request body, answers analysis / draft by schema name."""
+
+    requests: list[bytes] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server API
+        import json
+
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.requests.append(body)
+        name = json.loads(body).get("response_format", {}).get("json_schema", {}).get("name")
+        if name == "reply_draft":
+            content = {"evidence_ids": ["kb-0"],
+                       "reply": "Dear [PERSON_1], here is how to do that: cancel it from the Orders page."}
+        else:
+            content = {"language": "en", "summary": "[PERSON_1] wants to cancel an order",
+                       "sentiment": "neutral", "priority": "P3", "reason": "routine request",
+                       "escalation_risk": False,
+                       "legal_threat": False, "health_safety": False, "security_account_takeover": False,
+                       "churn": False}
+        payload = json.dumps({
+            "id": "c1", "object": "chat.completion", "created": 0, "model": "gpt-4o-mini",
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": json.dumps(content)},
+                         "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+        }).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture()
+def llm_endpoint() -> Iterator[tuple[str, list[bytes]]]:
+    _OpenAICompat.requests = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _OpenAICompat)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1", _OpenAICompat.requests
+    server.shutdown()
+
+
+def test_pii_ticket_leaves_nothing_unmasked(tmp_path: Path, endpoint, llm_endpoint) -> None:
+    """Real graph, real analyze/draft through the OpenAI-compatible adapter (masking on), LangSmith on."""
+    import json
+
+    from src.config import Settings
+    from src.llm.providers import clear_provider_cache, get_provider
+
+    url, received = endpoint
+    llm_url, llm_requests = llm_endpoint
+    clear_provider_cache()
+    provider = get_provider(Settings(llm_provider="openai", openai_base_url=llm_url, llm_max_retries=0))
+    try:
+        deps = make_deps(tmp_path, provider=provider, real_llm_funcs=True, langsmith_tracing=True,
+                         langsmith_endpoint=url, langsmith_api_key="test-key", langsmith_project="pii")
+        out = TriageService(deps).run(TicketIn(id="PII1", text=PII_TICKET))
+    finally:
+        clear_provider_cache()
+    # the run really happened and really went out
+    assert out["intent"] == "cancel_order" and out["draft"], out
+    assert "Maria Schmidt" in out["draft"]  # the agent-facing draft is restored locally
+    posted = b"".join(body for method, _, body in received if method in ("POST", "PATCH"))
+    assert b"preprocess" in posted and b"draft" in posted and b"audit" in posted
+    assert "zstd" in Recorder.encodings  # compressed multipart batches were decoded before asserting
+    assert len(llm_requests) >= 2 and b"[PERSON_1]" in b"".join(llm_requests)
+    # ... and nothing personal in any of it
+    assert _leaks(posted) == [], "trace payload leaks PII"
+    for body in llm_requests:
+        assert _leaks(body) == [], "external LLM request leaks PII"
+    row = deps.audit.get_decision("PII1")
+    assert row is not None
+    assert _leaks(json.dumps(row, default=str)) == [], "audit row leaks PII"
+
+
+def test_anonymize_drops_unmasked_keys_and_masks_every_string() -> None:
+    from src.graph.tracing import REDACTED, anonymize
+
+    payload = {
+        "raw_text": "no pattern would find this secret",
+        "pre": {"text": "also unmatchable", "masked_text": "[PERSON_1] here",
+                "pii_map": {"[PERSON_1]": "Ann"}},
+        "draft_display": "Dear Ann",
+        "failures": ["draft: ValueError: bad input from jo@example.com"],
+        "hits": [{"ticket": {"text": "call me on 07700900123"}}],
+        "n": 3,
+        "ok": True,
+    }
+    out = anonymize(payload)
+    assert out["raw_text"] == out["draft_display"] == out["pre"]["text"] == out["pre"]["pii_map"] == REDACTED
+    assert out["pre"]["masked_text"] == "[PERSON_1] here"
+    assert out["failures"] == ["draft: ValueError: bad input from [EMAIL_1]"]
+    assert out["hits"][0]["ticket"]["text"] == "call me on [PHONE_1]"
+    assert (out["n"], out["ok"]) == (3, True)
+    assert payload["raw_text"].startswith("no pattern")  # the caller's dict is not modified

@@ -203,3 +203,28 @@ def test_openai_connection_refused_is_unavailable() -> None:
     with pytest.raises(LLMUnavailable) as info:
         provider.complete_text("sys", "hi")
     assert info.value.attempts == 2
+
+
+def test_get_provider_masks_pii_before_openai_compatible_server(scripted_server: ScriptedServer) -> None:
+    """The external adapter masks raw ticket text itself (not only text the graph masked before)."""
+    from src.llm.draft import draft
+    from src.llm.types import Analysis
+    from src.retrieval.types import Hit, ResolvedTicket
+
+    clear_provider_cache()
+    settings = Settings(llm_provider="openai", openai_base_url=scripted_server.url + "/v1", llm_max_retries=0)
+    provider = get_provider(settings)
+    assert isinstance(provider, MaskingProvider) and provider.name == "openai"
+    reply = '{"evidence_ids": ["kb-1"], "reply": "Hello [PERSON_1], you can cancel it on the Orders page."}'
+    scripted_server.replies = [Reply(body=openai_reply(reply))]
+    ticket = ("my name is jane doe, born 02/03/1991, phone 07700900123, iban gb82west12345698765432, "
+              "I live at 12 baker street. Please cancel my order.")
+    resolved = ResolvedTicket(id="kb-1", text="cancel my order", response="Cancel it on the Orders page.")
+    hit = Hit(id="kb-1", score=0.9, similarity=0.9, ticket=resolved)
+    result = draft(ticket, Analysis(language="en"), [hit], provider)
+    sent = str(scripted_server.requests[0]["body"]).lower()
+    for secret in ("jane", "doe", "02/03/1991", "07700900123", "gb82west", "baker"):
+        assert secret not in sent, secret
+    assert "[person_1]" in sent and "[iban_1]" in sent
+    assert result.text.startswith("Hello jane doe,")  # restored locally
+    clear_provider_cache()

@@ -207,3 +207,14 @@ def test_order_number_that_passes_luhn_is_not_a_card() -> None:
 )
 def test_phone_with_long_groups(text: str, value: str) -> None:
     assert mask_pii(text).mapping == {"[PHONE_1]": value}
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("phone +49 151 2345 6789 or email", "+49 151 2345 6789"),  # 13 digits: card-shaped, not a card
+        ("call me on 0151 2345 6789 123", "0151 2345 6789 123"),
+    ],
+)
+def test_card_shaped_phone_numbers_are_phones(text: str, value: str) -> None:
+    assert mask_pii(text).mapping == {"[PHONE_1]": value}

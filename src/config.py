@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     sqlite_path: Path = Path("data/triage.db")
     checkpoint_sqlite_path: Path = Path("data/checkpoints.db")
     outbox_dir: Path = Path("data/outbox")
+    database_pool_size: int = 10  # Postgres connections per pool (audit, checkpoints, ticket locks)
+    retention_days: int = 90  # raw ticket text + PII maps of finished tickets are purged after this
 
     # --- tracing -------------------------------------------------------------------------
     langsmith_tracing: bool = Field(

@@ -45,6 +45,27 @@ _MIGRATION_TEMPLATES: list[tuple[int, str]] = [
         CREATE INDEX IF NOT EXISTS human_actions_ticket ON human_actions (ticket_id);
         """,
     ),
+    (
+        2,
+        # status: auto_resolved | pending_review | completed (set when a completing human action lands).
+        # pii_vault: the raw ticket text and PII map live here, never in graph state or checkpoints,
+        # and are purged by `python -m src.audit.retention` once the ticket is finished.
+        """
+        ALTER TABLE decisions ADD COLUMN status TEXT NOT NULL DEFAULT 'pending_review';
+        UPDATE decisions SET status = 'auto_resolved' WHERE route = 'auto_resolve';
+        ALTER TABLE decisions ADD COLUMN completed_at {ts};
+        CREATE INDEX IF NOT EXISTS decisions_status_route ON decisions (status, route, created_at);
+        CREATE TABLE IF NOT EXISTS pii_vault (
+            ticket_id TEXT PRIMARY KEY,
+            raw_text TEXT,
+            subject TEXT,
+            metadata {json},
+            pii_map {json},
+            created_at {ts} NOT NULL,
+            purged_at {ts}
+        )
+        """,
+    ),
 ]
 
 MIGRATIONS: dict[str, list[tuple[int, str]]] = {
@@ -69,7 +90,7 @@ def statements(sql: str) -> list[str]:
 
 DECISION_COLUMNS = (
     "audit_id", "ticket_id", "content_hash", "channel", "bundle_version", "intent",
-    "route", "score", "trace_id", "created_at", "record",
+    "route", "score", "trace_id", "created_at", "record", "status",
 )  # fmt: skip
 ACTION_COLUMNS = (
     "action_key", "audit_id", "ticket_id", "actor", "action", "edited_draft",

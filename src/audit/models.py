@@ -89,20 +89,34 @@ class HumanAction(BaseModel):
         return str(uuid.uuid5(_NS, f"action:{body}"))
 
 
+DecisionStatus = Literal["auto_resolved", "pending_review", "completed"]
+
+
+def initial_status(route: str) -> DecisionStatus:
+    """A decision starts auto-resolved or waiting for a human; a completing action makes it completed."""
+    return "auto_resolved" if route == "auto_resolve" else "pending_review"
+
+
+def _no_nul(text: str) -> str:
+    """Postgres cannot store NUL in text or JSONB; a decision must never be refused for one."""
+    return text.replace("\x00", "\ufffd").replace("\\u0000", "\\ufffd")
+
+
 def decision_row(decision: Decision) -> tuple[Any, ...]:
     """Values in ``DECISION_COLUMNS`` order (``created_at`` as ISO text works for both backends)."""
     return (
         audit_id_for(decision.ticket_id),
         decision.ticket_id,
         decision.content_hash,
-        decision.channel,
+        _no_nul(decision.channel),
         decision.bundle_version,
         decision.intent,
         decision.route,
         decision.score,
         decision.trace_id,
         decision.created_at.isoformat(),
-        decision.model_dump_json(),
+        _no_nul(decision.model_dump_json()),
+        initial_status(decision.route),
     )
 
 

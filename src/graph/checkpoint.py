@@ -1,7 +1,10 @@
 """Checkpointer factory: SQLite file by default, Postgres when ``TRIAGE_DATABASE_URL`` is set.
 
 The checkpointer is what lets a ticket pause for a human (``interrupt``) in one process and resume
-hours later in another: thread id = ticket id.
+hours later in another: thread id = ticket id. On Postgres it runs on a ``psycopg_pool`` pool whose
+connections are health-checked before use, so a server restart (or a killed backend) costs one
+discarded connection instead of a checkpointer that never reconnects; its tables are created once,
+here, at startup.
 """
 
 from __future__ import annotations
@@ -19,26 +22,50 @@ def sqlite_checkpointer(path: Path | str) -> Any:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(path), check_same_thread=False)
+    conn.execute("PRAGMA journal_mode=WAL")  # the API and a CLI --resume may share the file
     saver = SqliteSaver(conn)
     saver.setup()
     return saver
 
 
-def postgres_checkpointer(url: str, *, schema: str | None = None) -> Any:
-    """A PostgresSaver on its own autocommit connection (``schema`` isolates tests)."""
+def postgres_checkpointer(
+    url: str, *, schema: str | None = None, pool_size: int = 10, connect_timeout: int = 5
+) -> Any:
+    """A PostgresSaver on a health-checked connection pool (``schema`` isolates tests and deployments).
+
+    ``saver.conn`` is the pool: close it with ``saver.conn.close()``.
+    """
     import psycopg
     from langgraph.checkpoint.postgres import PostgresSaver
     from psycopg import sql
     from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
 
-    kwargs: dict[str, Any] = {"autocommit": True, "prepare_threshold": 0, "row_factory": dict_row}
+    kwargs: dict[str, Any] = {
+        "autocommit": True,
+        "prepare_threshold": 0,
+        "row_factory": dict_row,
+        "connect_timeout": connect_timeout,
+        "application_name": f"triage:{schema or 'public'}",
+    }
     if schema:
-        with psycopg.connect(url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        with psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout) as conn:
+            if not conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", (schema,)).fetchone():
+                conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         kwargs["options"] = f"-c search_path={schema}"
-    conn = psycopg.connect(url, connect_timeout=5, **kwargs)
-    saver = PostgresSaver(conn)
-    saver.setup()
+    pool = ConnectionPool(
+        url,
+        min_size=1,
+        max_size=max(1, pool_size),
+        kwargs=kwargs,
+        check=ConnectionPool.check_connection,
+        timeout=connect_timeout + 5,
+        name=f"checkpoints-{schema or 'public'}",
+        open=False,
+    )
+    pool.open(wait=True, timeout=connect_timeout + 5)  # startup: fail clearly if Postgres is not there
+    saver = PostgresSaver(pool)  # type: ignore[arg-type]
+    saver.setup()  # the checkpointer's own migrations, once at startup
     return saver
 
 
@@ -46,5 +73,6 @@ def make_checkpointer(settings: Settings | None = None) -> Any:
     settings = settings or get_settings()
     if settings.database_url:
         schema = None if settings.database_schema == "public" else settings.database_schema
-        return postgres_checkpointer(settings.database_url, schema=schema)
+        size = settings.database_pool_size
+        return postgres_checkpointer(settings.database_url, schema=schema, pool_size=size)
     return sqlite_checkpointer(settings.checkpoint_sqlite_path)

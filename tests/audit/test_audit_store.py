@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from src.audit.db import PostgresDatabase
 from src.audit.errors import AuditUnavailable
 from src.audit.export_feedback import main as export_main
+from src.audit.migrations import MIGRATIONS
 from src.audit.models import Decision, HumanAction, audit_id_for, content_hash
 from src.audit.outbox import OutboxAuditStore
 from src.audit.postgres_store import PostgresAuditStore
@@ -75,14 +77,12 @@ def test_actions_link_to_decision_and_replays_are_ignored(store: AuditStore) -> 
 def test_migrations_are_recorded_and_not_reapplied(tmp_path: Path) -> None:
     store = SqliteAuditStore(tmp_path / "a.db")
     assert store.migrate() == []
-    rows = store._run("SELECT version FROM schema_migrations")
-    assert rows == [(1,)]
+    assert store.db.applied_migrations() == [v for v, _ in MIGRATIONS["sqlite"]]
 
 
 def test_postgres_migrations_recorded(pg_store: PostgresAuditStore) -> None:
     assert pg_store.migrate() == []  # applied at start already
-    with pg_store._connect() as conn:
-        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+    assert pg_store.db.applied_migrations() == [v for v, _ in MIGRATIONS["postgres"]]
 
 
 def test_outbox_keeps_decisions_while_postgres_down_then_flushes(postgres_url: str, tmp_path: Path) -> None:
@@ -96,17 +96,21 @@ def test_outbox_keeps_decisions_while_postgres_down_then_flushes(postgres_url: s
         store.record_action(HumanAction(ticket_id="t-down", action="ignore", actor="x"))
         assert audit_id == audit_id_for("t-down")
         assert store.pending() == 2
+        # reads see the queued copy, with the status the queued action gives it
+        assert store.get_decision("t-down")["status"] == "completed"
         with pytest.raises(AuditUnavailable):
             inner.count_decisions()
-        inner.url = postgres_url  # the database is back
+        inner.db.close()
+        inner.db = PostgresDatabase(postgres_url, schema=schema)  # the database is back
         assert store.flush() == 2
         assert store.pending() == 0
         assert inner.count_decisions("t-down") == 1
         assert [a["action"] for a in inner.list_actions("t-down")] == ["ignore"]
+        assert inner.get_decision("t-down")["status"] == "completed"
         assert store.flush() == 0
     finally:
-        inner.url = postgres_url
-        inner.drop_schema()
+        inner.db.close()
+        PostgresAuditStore(postgres_url, schema=schema).drop_schema()
 
 
 def test_outbox_store_goes_down_mid_run_nothing_lost(tmp_path: Path) -> None:

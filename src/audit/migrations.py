@@ -66,6 +66,51 @@ _MIGRATION_TEMPLATES: list[tuple[int, str]] = [
         )
         """,
     ),
+    (
+        5,
+        # H4 (service, src/api/store.py): API keys (hashed), intake records (the durable queue of
+        # record: written before 202), Idempotency-Key claims, webhook delivery dedupe. Times: epoch s.
+        """
+        CREATE TABLE IF NOT EXISTS api_keys (
+            key_id TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            salt TEXT NOT NULL,
+            key_hash TEXT NOT NULL,
+            created_at {float} NOT NULL,
+            revoked_at {float}
+        );
+        CREATE TABLE IF NOT EXISTS intake (
+            ticket_id TEXT PRIMARY KEY,
+            channel TEXT NOT NULL,
+            source_id TEXT,
+            state TEXT NOT NULL,
+            payload {json} NOT NULL,
+            nonce TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            accepted_at {float} NOT NULL,
+            updated_at {float} NOT NULL,
+            decided_at {float},
+            route TEXT,
+            status TEXT,
+            last_error TEXT,
+            writeback TEXT
+        );
+        CREATE INDEX IF NOT EXISTS intake_state ON intake (state, updated_at);
+        CREATE TABLE IF NOT EXISTS idempotency_keys (
+            scope_key TEXT PRIMARY KEY,
+            ticket_id TEXT NOT NULL,
+            request_hash TEXT NOT NULL,
+            created_at {float} NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS webhook_deliveries (
+            provider TEXT NOT NULL,
+            delivery_key TEXT NOT NULL,
+            nonce TEXT NOT NULL,
+            received_at {float} NOT NULL,
+            PRIMARY KEY (provider, delivery_key)
+        )
+        """,
+    ),
 ]
 
 MIGRATIONS: dict[str, list[tuple[int, str]]] = {

@@ -93,6 +93,10 @@ class Settings(BaseSettings):
     draft_evidence_k: int = 3  # retrieved resolutions shown to the drafter
     draft_evidence_chars: int = 700  # each resolution is cut to this many characters in the prompt
     draft_max_tokens: int = 240  # reply budget (the reply's maxLength is twice this in characters)
+    # Company constants a draft may contain even if only one resolution (or none) shows them: support
+    # phone, help-centre URLs (a URL also covers the pages under it). JSON list in the env var.
+    draft_allowed_values: list[str] = Field(default_factory=list)
+    draft_min_agreement: float = 0.25  # a cited resolution must share this much of the reply's terms
 
     # --- graph / routing -----------------------------------------------------------------
     auto_threshold: float = 0.85

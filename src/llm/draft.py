@@ -2,23 +2,36 @@
 
 The model sees the retrieved resolutions as ``<evidence id=...>`` blocks and must cite the ids it
 used. Post-checks (src/llm/checks.py) mark the draft ``reliable=False`` when it invents values,
-promises a refund/credit/resolution the evidence does not support, drops a template placeholder
-into an invented value, is empty, or has no evidence at all; the graph never auto-resolves an
-unreliable draft. Provider failures raise ``LLMError``.
+copies a value only one other customer's ticket or resolution holds (``another_customers_values``;
+company constants go on ``Settings.draft_allowed_values``), cites no evidence it was shown or only
+evidence that does not agree with the reply, promises a refund/credit/resolution the evidence does
+not support, is empty, or has no evidence at all; the graph never auto-resolves an unreliable
+draft. Provider failures raise ``LLMError``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from src.config import get_settings
-from src.llm.checks import foreign_values, invented_values, unsupported_promises
+from src.llm.checks import (
+    citation_agreement,
+    foreign_values,
+    invented_values,
+    unknown_placeholders,
+    unsupported_promises,
+)
 from src.llm.prompts import DRAFT_PROMPT_VERSION, draft_system, escape_data, ticket_block
 from src.llm.providers.base import LLMProvider
 from src.llm.structured import complete_validated
 from src.llm.types import Analysis, Draft
 from src.retrieval.types import Hit
 from src.text.language import detect_language
+
+# Citation agreement needed for a reliable draft; measured by scripts/draft_agreement.py (docs/llm.md).
+DEFAULT_MIN_AGREEMENT = 0.25
 
 
 class LLMDraftOutput(BaseModel):
@@ -56,29 +69,46 @@ def evidence_block(hits: list[Hit], max_chars: int = 1200) -> str:
 
 
 def check_draft(
-    reply: str, cited: list[str], ticket_text: str, hits: list[Hit], language: str | None
+    reply: str,
+    cited: list[str],
+    ticket_text: str,
+    hits: list[Hit],
+    language: str | None,
+    *,
+    allowed_values: Sequence[str] = (),
+    min_agreement: float = DEFAULT_MIN_AGREEMENT,
 ) -> tuple[list[str], list[str], bool]:
-    """Pure post-check: (evidence ids to record, flags, reliable)."""
-    given = [h.id for h in hits]
+    """Pure post-check: (evidence ids to record, flags, reliable).
+
+    Only ids the model cited *and* was shown are recorded (nothing is credited on its behalf). The
+    draft is reliable only if at least one of them agrees with the reply
+    (:func:`citation_agreement` >= ``min_agreement``) and no other check blocks it.
+    """
+    given = {h.id: h for h in hits}
     flags: list[str] = []
     valid = [i for i in dict.fromkeys(cited) if i in given]
     if len(valid) < len(set(cited)):
         flags.append("unknown_evidence_id")
-    if not valid and given:
-        valid = given
-        flags.append("evidence_ids_fallback")
     blocking: list[str] = []
     if not reply.strip():
         blocking.append("empty_draft")
     if not hits:
         blocking.append("no_evidence")
+    elif not valid:
+        blocking.append("no_citation")
+    else:
+        best = max(citation_agreement(reply, given[i].ticket.response or "") for i in valid)
+        if best < min_agreement:
+            blocking.append(f"citation_disagrees:{best:.2f}<{min_agreement:g}")
     evidence_texts = [f"{h.ticket.text}\n{h.ticket.response}" for h in hits]
-    invented = invented_values(reply, [ticket_text, *evidence_texts])
+    invented = invented_values(reply, [ticket_text, *evidence_texts], allowed_values=allowed_values)
     if invented:
         blocking.append("invented_values:" + ",".join(invented[:5]))
-    foreign = foreign_values(reply, ticket_text, [h.ticket.text for h in hits])
+    foreign = foreign_values(reply, ticket_text, evidence_texts, allowed_values=allowed_values)
     if foreign:
         blocking.append("another_customers_values:" + ",".join(foreign[:5]))
+    for placeholder in unknown_placeholders(reply, ticket_text):
+        blocking.append(f"unknown_placeholder:{placeholder}")
     for kind in unsupported_promises(reply, [h.ticket.response for h in hits]):
         blocking.append(f"unsupported_promise:{kind}")
     if language and language not in ("und",):
@@ -124,7 +154,8 @@ def draft(
     )
     if out is not None:
         ids, flags, reliable = check_draft(
-            out.reply.strip(), out.evidence_ids, ticket_text, similar, language
+            out.reply.strip(), out.evidence_ids, ticket_text, similar, language,
+            allowed_values=settings.draft_allowed_values, min_agreement=settings.draft_min_agreement,
         )
         return Draft(
             text=out.reply.strip(),
@@ -136,7 +167,7 @@ def draft(
         )
     return Draft(
         text="",
-        evidence_ids=[h.id for h in similar],
+        evidence_ids=[],
         reliable=False,
         usage=usage,
         prompt_version=DRAFT_PROMPT_VERSION,

@@ -66,6 +66,17 @@ class Settings(BaseSettings):
     retrieval_dedupe_cosine: float = 0.98  # ingest: near-duplicate cutoff; >= 1 disables
     qdrant_shard_number: int | None = None  # server/cluster only: shards of a new collection
     qdrant_replication_factor: int | None = None  # server/cluster only: copies of each shard
+    # embedded engine without a URL: Qdrant Edge (HNSW, in-process) or qdrant-client's local mode
+    # (brute force; the same client code path as a server, kept for the congruence test)
+    qdrant_embedded: Literal["edge", "local"] = "edge"
+    qdrant_hnsw_m: int = 16  # fixed at collection creation (docs/retrieval.md)
+    qdrant_hnsw_ef_construct: int = 100
+    qdrant_hnsw_ef: int = 128  # search-time candidate list
+    qdrant_quantization: Literal["int8", "none"] = "int8"  # int8 copy in RAM, rescored with originals
+    qdrant_optimize_every: int = 200_000  # ingest: build the HNSW index every N new points (Edge)
+    retrieval_hybrid: bool = False  # dense + BM25 fused with RRF (reports/retrieval/hybrid.md)
+    retrieval_rrf_k: int = 60
+    retrieval_bm25_avg_len: float = 5.0  # indexed tokens per ticket (Bitext mean 4.4)
 
     # --- LLM -----------------------------------------------------------------------------
     llm_provider: Literal["auto", "local", "anthropic", "openai"] = "auto"

@@ -139,10 +139,14 @@ def retrieve_node(state: dict[str, Any], deps: Deps) -> Update:
             raise RuntimeError("knowledge base not available")
         intent = (state.get("prediction") or {}).get("label")
         text, k = _pre(state).masked_text, deps.settings.retrieval_k
+        kb = deps.knowledge_base
+        # Embed once, search twice (a knowledge base without embed_query, e.g. a fake, embeds itself).
+        embed = getattr(kb, "embed_query", None)
+        by_vector: dict[str, Any] = {"vector": embed(text)} if embed is not None else {}
         # Evidence for the draft: filtered by the predicted intent (the store tops up if too few).
-        hits = deps.knowledge_base.search(text, k=k, intent=intent)
+        hits = kb.search(text, k=k, intent=intent, **by_vector)
         # Support for the score: the *unfiltered* neighbours, or agreement would be true by construction.
-        neighbours = deps.knowledge_base.search(text, k=k) if intent is not None else hits
+        neighbours = kb.search(text, k=k, **by_vector) if intent is not None else hits
         return {
             "hits": [h.model_dump(mode="json") for h in hits],
             "retrieval": {

@@ -1,9 +1,13 @@
-"""Ingest resolved tickets (CSV/JSONL) into the knowledge base: validate, mask, dedupe, embed, upsert.
+"""Ingest resolved tickets into the knowledge base: stream, validate, mask, dedupe, embed, upsert.
 
-Idempotent: ids come from content, so re-running the same file writes nothing. Near-identical
-texts are dropped twice over: same normalised text (hash), then cosine similarity above
-``Settings.retrieval_dedupe_cosine`` to a ticket already kept. Rows that cannot be used are
-skipped and counted by reason; a file that cannot be used at all is rejected before any write.
+Sources (CSV/TSV, JSONL, Parquet, a hub dataset) are read in chunks, embedded in batches and
+upserted in batches, so memory stays flat as the corpus grows. Idempotent and resumable: ids
+come from content, so re-running the same file (or resuming after a crash) skips every stored
+row before embedding it. Near-identical texts are dropped through the index, not an in-memory
+matrix: same normalised-text hash already stored (payload index), or a stored nearest neighbour
+with cosine above ``Settings.retrieval_dedupe_cosine`` (search before insert). Rows that cannot
+be used are skipped and counted by reason; a file that cannot be used at all is rejected before
+any write.
 
 Bitext rows carry no resolution date, so ``resolved_at`` stays empty for them (no synthetic
 dates): recency then plays no part in their ranking, which is the honest reading of the data.
@@ -15,6 +19,7 @@ import argparse
 import sys
 import time
 from collections import Counter
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +34,7 @@ from src.retrieval.records import (
     stable_id,
     text_hash,
 )
-from src.retrieval.sources import SourceError, SourceRows, read_rows, resolve_columns
+from src.retrieval.sources import RowStream, SourceError, SourceRows, open_rows, resolve_columns
 from src.retrieval.store import KnowledgeBase
 from src.retrieval.types import ResolvedTicket, RetrievalUnavailable
 from src.text.pii import mask_pii
@@ -51,6 +56,7 @@ class IngestStats:
     upserted: int = 0
     seconds: float = 0.0
     cpu_seconds: float = 0.0  # this process's CPU time: comparable across busy and idle machines
+    index_seconds: float = 0.0  # HNSW builds (embedded Edge), not included in ``seconds``
 
     @property
     def skipped_total(self) -> int:
@@ -76,6 +82,7 @@ class IngestStats:
             "tickets_per_s": round(self.tickets_per_s, 1),
             "cpu_seconds": round(self.cpu_seconds, 3),
             "tickets_per_cpu_s": round(self.tickets_per_cpu_s, 1),
+            "index_seconds": round(self.index_seconds, 3),
         }
 
 
@@ -151,6 +158,102 @@ def _near_duplicates(vectors: np.ndarray, kept: np.ndarray, threshold: float) ->
     return dup
 
 
+def _prepare_chunk(
+    chunk: list[dict[str, object]], mapping: dict[str, str], stats: IngestStats, max_chars: int
+) -> list[tuple[ResolvedTicket, str]]:
+    """Valid, masked rows of one chunk, without repeats of a normalised text inside the chunk."""
+    prepared: list[tuple[ResolvedTicket, str]] = []
+    seen: set[str] = set()
+    for row in chunk:
+        result = prepare_row(row, mapping, max_chars=max_chars)
+        if isinstance(result, str):
+            stats.skipped[result] += 1
+        elif result[1] in seen:
+            stats.deduped += 1
+        else:
+            seen.add(result[1])
+            prepared.append(result)
+    return prepared
+
+
+def ingest_stream(
+    kb: KnowledgeBase,
+    stream: RowStream,
+    mapping: dict[str, str],
+    *,
+    settings: Settings,
+    progress: bool = True,
+    total: int | None = None,
+    build_index: bool = True,
+) -> IngestStats:
+    """Run the pipeline chunk by chunk (see module docstring); memory does not grow with the file.
+
+    Per chunk: validate + mask, drop ids already stored (resume), embed, drop texts whose hash or
+    nearest stored neighbour (cosine > ``retrieval_dedupe_cosine``) is already in the index, then
+    upsert. The upsert of one chunk runs in a worker thread while the next chunk is prepared and
+    embedded; the next chunk's duplicate checks wait for it, so they always see it.
+    """
+    stats = IngestStats()
+    kb.ensure_collection()  # loads the embedder and checks the model before the clock starts
+    start, cpu_start = time.perf_counter(), time.process_time()
+    threshold = settings.retrieval_dedupe_cosine
+    every = max(settings.qdrant_optimize_every, 1)
+    since_index = 0
+    bar = tqdm(total=total, desc="ingest", unit="row", disable=not progress, file=sys.stderr, smoothing=0.1)
+    writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-upsert")
+    pending: Future[int] | None = None
+    try:
+        for chunk in stream.chunks():
+            stats.read += len(chunk)
+            fresh = _prepare_chunk(chunk, mapping, stats, settings.max_ticket_chars)
+            present = kb.existing_ids([t.id for t, _ in fresh])
+            stats.already_present += len(present)
+            fresh = [(t, h) for t, h in fresh if t.id not in present]
+            vectors = kb.embedder.encode([t.text for t, _ in fresh]) if fresh else None
+            if pending is not None:  # the previous chunk must be visible to the checks below
+                written, pending = pending.result(), None
+                stats.upserted += written
+                since_index += written
+            if since_index >= every:
+                t0 = time.perf_counter()
+                kb.optimize()
+                stats.index_seconds += time.perf_counter() - t0
+                since_index = 0
+            if fresh and vectors is not None:
+                stored = kb.existing_hashes([h for _, h in fresh])
+                dup = np.array([h in stored for _, h in fresh], dtype=bool)
+                dup |= _near_duplicates(vectors, np.zeros((0, vectors.shape[1]), np.float32), threshold)
+                if threshold < 1.0 and (~dup).any():
+                    idx = np.flatnonzero(~dup)
+                    dup[idx[kb.max_similarity(vectors[idx]) > threshold]] = True
+                keep = np.flatnonzero(~dup)
+                stats.deduped += int(dup.sum())
+                if len(keep):
+                    pending = writer.submit(
+                        kb.upsert, [fresh[j][0] for j in keep], vectors[keep], [fresh[j][1] for j in keep]
+                    )
+            bar.update(len(chunk))
+            bar.set_postfix(stored=stats.upserted, dupes=stats.deduped, refresh=False)
+        if pending is not None:
+            stats.upserted += pending.result()
+            pending = None
+    finally:
+        if pending is not None:
+            pending.result()
+        writer.shutdown(wait=True)
+        bar.close()
+    if stream.malformed:
+        stats.read += stream.malformed
+        stats.skipped["malformed"] += stream.malformed
+    stats.seconds = time.perf_counter() - start
+    stats.cpu_seconds = time.process_time() - cpu_start
+    if build_index and stats.upserted:
+        t0 = time.perf_counter()
+        kb.optimize()  # HNSW over what was written (embedded Edge; a server indexes by itself)
+        stats.index_seconds += time.perf_counter() - t0
+    return stats
+
+
 def ingest_rows(
     kb: KnowledgeBase,
     source: SourceRows,
@@ -159,62 +262,14 @@ def ingest_rows(
     settings: Settings,
     progress: bool = True,
 ) -> IngestStats:
-    """Run the pipeline over already-read rows (see module docstring)."""
-    stats = IngestStats(read=len(source.rows) + source.malformed)
-    if source.malformed:
-        stats.skipped["malformed"] = source.malformed
-    kb.ensure_collection()  # loads the embedder and checks the model before the clock starts
-    had_points = kb.count() > 0
-    start, cpu_start = time.perf_counter(), time.process_time()
-
-    prepared: list[tuple[ResolvedTicket, str]] = []
-    seen_hashes: set[str] = set()
-    for row in source.rows:
-        result = prepare_row(row, mapping, max_chars=settings.max_ticket_chars)
-        if isinstance(result, str):
-            stats.skipped[result] += 1
-            continue
-        if result[1] in seen_hashes:
-            stats.deduped += 1
-            continue
-        seen_hashes.add(result[1])
-        prepared.append(result)
-
-    todo: list[tuple[ResolvedTicket, str]] = []
-    for i in range(0, len(prepared), CHUNK):
-        batch = prepared[i : i + CHUNK]
-        present = kb.existing_ids([t.id for t, _ in batch]) if had_points else set()
-        stats.already_present += len(present)
-        fresh = [(t, h) for t, h in batch if t.id not in present]
-        if had_points and fresh:
-            stored = kb.existing_hashes([h for _, h in fresh])
-            stats.deduped += sum(1 for _, h in fresh if h in stored)
-            fresh = [(t, h) for t, h in fresh if h not in stored]
-        todo.extend(fresh)
-
-    threshold = settings.retrieval_dedupe_cosine
-    kept = np.zeros((0, kb.embedder.dimension), dtype=np.float32)
-    bar = tqdm(total=len(todo), desc="embed+upsert", unit="ticket", disable=not progress, file=sys.stderr)
-    for i in range(0, len(todo), CHUNK):
-        batch = todo[i : i + CHUNK]
-        vectors = kb.embedder.encode([t.text for t, _ in batch])
-        dup = _near_duplicates(vectors, kept, threshold)
-        if had_points and threshold < 1.0 and (~dup).any():
-            idx = np.flatnonzero(~dup)
-            dup[idx[kb.max_similarity(vectors[idx]) > threshold]] = True
-        keep = np.flatnonzero(~dup)
-        stats.deduped += int(dup.sum())
-        stats.upserted += kb.upsert([batch[j][0] for j in keep], vectors[keep], [batch[j][1] for j in keep])
-        kept = np.vstack([kept, vectors[keep]])
-        bar.update(len(batch))
-    bar.close()
-    stats.seconds = time.perf_counter() - start
-    stats.cpu_seconds = time.process_time() - cpu_start
-    return stats
+    """Ingest rows already in memory (small sources, tests): the same pipeline as a stream."""
+    chunks = (source.rows[i : i + CHUNK] for i in range(0, len(source.rows), CHUNK))
+    stream = RowStream(source.columns, chunks, malformed=source.malformed)
+    return ingest_stream(kb, stream, mapping, settings=settings, progress=progress, total=len(source.rows))
 
 
 def ingest_file(
-    source: Path,
+    source: Path | str,
     *,
     settings: Settings | None = None,
     kb: KnowledgeBase | None = None,
@@ -223,29 +278,34 @@ def ingest_file(
     recreate: bool = False,
     encoding: str = "utf-8",
     progress: bool = True,
+    chunk_rows: int = CHUNK,
+    build_index: bool = True,
 ) -> IngestStats:
-    """Read, validate and ingest ``source``. Raises SourceError / RetrievalUnavailable."""
+    """Stream, validate and ingest ``source``. Raises SourceError / RetrievalUnavailable."""
     settings = settings or get_settings()
-    rows = read_rows(source, encoding=encoding, limit=limit)
-    mapping = resolve_columns(rows.columns, columns or {})
+    stream = open_rows(source, encoding=encoding, limit=limit, chunk_rows=chunk_rows)
+    mapping = resolve_columns(stream.columns, columns or {})
     kb = kb or KnowledgeBase.from_settings(settings)
     if recreate:
         kb.recreate()
-    return ingest_rows(kb, rows, mapping, settings=settings, progress=progress)
+    return ingest_stream(
+        kb, stream, mapping, settings=settings, progress=progress, total=limit, build_index=build_index
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m src.retrieval.ingest",
-        description="Ingest resolved tickets (CSV/JSONL) into the Qdrant knowledge base "
-        "(local folder TRIAGE_QDRANT_PATH, or the server at TRIAGE_QDRANT_URL).",
+        description="Stream resolved tickets (CSV/TSV/JSONL/Parquet or a hub dataset) into the Qdrant "
+        "knowledge base (embedded under TRIAGE_QDRANT_PATH, or the server at TRIAGE_QDRANT_URL). "
+        "Resumable: re-running skips rows already stored.",
     )
     parser.add_argument(
         "--source",
         type=Path,
         default=None,
-        help="CSV/TSV/JSONL file or a Hugging Face dataset id (default: the Bitext 2023-08-18 release in "
-        "the shared data folder, else the Bitext dataset from the hub)",
+        help="CSV/TSV/JSONL/Parquet file or a Hugging Face dataset id (default: the Bitext 2023-08-18 "
+        "release in the shared data folder, else the Bitext dataset from the hub)",
     )
     for name, what in (
         ("text", "ticket text"),
@@ -262,6 +322,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--encoding", default="utf-8", help="file encoding (default utf-8)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument(
+        "--chunk-rows", type=int, default=CHUNK, help=f"rows read, embedded and upserted per batch ({CHUNK})"
+    )
+    parser.add_argument(
+        "--no-index",
+        action="store_true",
+        help="skip the final HNSW build (embedded Edge; search stays exact)",
+    )
+    parser.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (1 is faster on a busy shared CPU)"
     )
     return parser
@@ -275,6 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         source = DEFAULT_HUB_SOURCE
     if args.limit is not None and args.limit < 1:
         print("error: --limit must be >= 1", file=sys.stderr)
+        return 2
+    if args.chunk_rows < 1:
+        print("error: --chunk-rows must be >= 1", file=sys.stderr)
         return 2
     if args.threads:
         import torch
@@ -296,6 +367,8 @@ def main(argv: list[str] | None = None) -> int:
             recreate=args.recreate,
             encoding=args.encoding,
             progress=not args.no_progress,
+            chunk_rows=args.chunk_rows,
+            build_index=not args.no_index,
         )
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -311,7 +384,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"{s['read']} tickets in {s['seconds']} s = {s['tickets_per_s']} tickets/s "
-        f"({s['tickets_per_cpu_s']} per CPU-second) "
+        f"({s['tickets_per_cpu_s']} per CPU-second; index build {s['index_seconds']} s) "
         f"-> collection {settings.qdrant_collection!r} at {settings.qdrant_url or settings.qdrant_path}"
     )
     return 0

@@ -1,18 +1,25 @@
-"""Read a CSV/JSONL file of resolved tickets into rows, with clear errors for unusable files.
+"""Read resolved tickets from CSV/TSV, JSONL, Parquet or a hub dataset, in chunks, with clear errors.
 
-The whole file is read and validated before anything is written, so a bad file never produces a
-silent partial ingest. CSV goes through the ``csv`` module (Bitext has CRLF line endings and
-newlines inside quoted fields); JSONL lines that are not JSON objects are counted, not fatal.
+:func:`open_rows` streams: memory stays flat however large the file. Whole-file problems are
+found before the first row is handed out (missing/empty file, NUL bytes, not valid in the given
+encoding: a cheap streaming decode pass over the file, unknown type, no header), so an unusable
+file never causes a partial ingest. A CSV that turns malformed half-way raises
+:class:`SourceError` when it gets there; the rows before it are stored, and re-running after the
+fix resumes (ids are content-derived). CSV goes through the ``csv`` module (Bitext has CRLF line
+endings and newlines inside quoted fields); JSONL lines that are not JSON objects are counted.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+import itertools
 import json
 import sys
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 # First match wins (case-insensitive), so explicit flags are only needed for unusual files.
 CANDIDATES: dict[str, tuple[str, ...]] = {
@@ -27,6 +34,8 @@ CANDIDATES: dict[str, tuple[str, ...]] = {
 }
 REQUIRED = ("text", "response")
 MAX_FIELD_BYTES = 16 * 1024 * 1024
+CHUNK_ROWS = 1024
+_SCAN_BYTES = 1 << 20
 
 
 class SourceError(ValueError):
@@ -43,110 +52,212 @@ class SourceRows:
     notes: list[str] = field(default_factory=list)
 
 
+@dataclass
+class RowStream:
+    """Column names known up front, rows handed out in chunks; ``malformed`` grows as it reads."""
+
+    columns: list[str]
+    _chunks: Iterator[list[dict[str, object]]]
+    malformed: int = 0
+    name: str = ""
+
+    def chunks(self) -> Iterator[list[dict[str, object]]]:
+        return self._chunks
+
+
 def looks_like_hub_id(source: str | Path) -> bool:
     """``owner/name`` that is not a local path: a Hugging Face dataset id (users online)."""
     text = str(source)
     return not Path(text).exists() and text.count("/") == 1 and not text.startswith((".", "/"))
 
 
-def read_hub_rows(dataset_id: str, *, split: str = "train", limit: int | None = None) -> SourceRows:
-    """Rows of a Hugging Face dataset (needs network; offline users pass a file instead)."""
+def _batched(
+    rows: Iterable[dict[str, Any]], size: int, limit: int | None
+) -> Iterator[list[dict[str, object]]]:
+    it = iter(rows if limit is None else itertools.islice(rows, limit))
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
+def _hub_stream(dataset_id: str, *, split: str, limit: int | None, chunk_rows: int) -> RowStream:
+    """A Hugging Face dataset, streamed (needs network; offline users pass a file instead)."""
     try:
         from datasets import load_dataset
 
-        ds = load_dataset(dataset_id, split=split)
+        ds = load_dataset(dataset_id, split=split, streaming=True)
+        rows = iter(ds)
+        first = next(rows)
+    except StopIteration:
+        raise SourceError(f"Hugging Face dataset {dataset_id!r} is empty") from None
     except Exception as exc:  # noqa: BLE001 - hub/network errors come in many types
         raise SourceError(f"could not load Hugging Face dataset {dataset_id!r}: {exc}") from None
-    if limit is not None:
-        ds = ds.select(range(min(limit, len(ds))))
-    return SourceRows(columns=list(ds.column_names), rows=[dict(r) for r in ds])
+    columns = list(first.keys())
+    return RowStream(columns, _batched(itertools.chain([first], rows), chunk_rows, limit), name=dataset_id)
 
 
-def read_rows(path: Path, *, encoding: str = "utf-8", limit: int | None = None) -> SourceRows:
-    """Parse ``path`` (``.csv``/``.tsv``/``.jsonl``/``.json``, or a hub dataset id) -> rows.
-
-    Raises :class:`SourceError`.
-    """
-    if looks_like_hub_id(path):
-        return read_hub_rows(str(path), limit=limit)
+def _check_text_file(path: Path, encoding: str) -> None:
+    """Whole-file checks that must pass before anything is written (streaming, constant memory)."""
     if not path.exists():
         raise SourceError(f"source file not found: {path}")
     if not path.is_file():
         raise SourceError(f"source is not a file: {path}")
-    raw = path.read_bytes()
-    if not raw.strip():
-        raise SourceError(f"source file is empty: {path}")
-    if b"\x00" in raw[:8192] and encoding.lower().replace("-", "") == "utf8":
-        raise SourceError(f"{path} looks binary (NUL bytes), not a CSV/JSONL text file")
     try:
-        content = raw.decode(encoding)
-    except UnicodeDecodeError as exc:
-        raise SourceError(
-            f"{path} is not valid {encoding} (byte {exc.start}: {raw[exc.start : exc.start + 4]!r}); "
-            "re-save it as UTF-8 or pass --encoding (e.g. --encoding cp1252)"
-        ) from None
+        decoder = codecs.getincrementaldecoder(encoding)()
     except LookupError:
         raise SourceError(f"unknown encoding {encoding!r}") from None
-    content = content.removeprefix("\ufeff")
-    suffix = path.suffix.lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
-        return _read_jsonl(content, limit)
-    if suffix in (".csv", ".tsv", ".txt"):
-        return _read_csv(content, "\t" if suffix == ".tsv" else ",", limit)
-    raise SourceError(f"unsupported file type {suffix!r}: use .csv, .tsv or .jsonl")
-
-
-def _read_csv(content: str, delimiter: str, limit: int | None) -> SourceRows:
-    csv.field_size_limit(min(sys.maxsize, MAX_FIELD_BYTES))
-    reader = csv.DictReader(io.StringIO(content, newline=""), delimiter=delimiter)
-    columns = [c.strip() for c in (reader.fieldnames or []) if c is not None]
-    if not columns:
-        raise SourceError("CSV has no header row")
-    rows: list[dict[str, object]] = []
-    malformed = 0
-    try:
-        for row in reader:
-            if None in row:  # more cells than header columns: misaligned row
-                malformed += 1
-                continue
-            rows.append({(k or "").strip(): v for k, v in row.items()})
-            if limit is not None and len(rows) >= limit:
-                break
-    except csv.Error as exc:
-        raise SourceError(f"CSV parse error at line {reader.line_num}: {exc}") from None
-    return SourceRows(columns=columns, rows=rows, malformed=malformed)
-
-
-def _read_jsonl(content: str, limit: int | None) -> SourceRows:
-    stripped = content.lstrip()
-    if stripped.startswith("["):  # a JSON array file is accepted too
+    utf8 = codecs.lookup(encoding).name == "utf-8"
+    offset, content = 0, False
+    with path.open("rb") as f:
+        while block := f.read(_SCAN_BYTES):
+            if offset == 0 and b"\x00" in block[:8192] and utf8:
+                raise SourceError(f"{path} looks binary (NUL bytes), not a CSV/JSONL text file")
+            content = content or bool(block.strip())
+            try:
+                decoder.decode(block)
+            except UnicodeDecodeError as exc:
+                at = offset + max(exc.start, 0)
+                bad = block[max(exc.start, 0) : max(exc.start, 0) + 4]
+                raise SourceError(
+                    f"{path} is not valid {encoding} (byte {at}: {bad!r}); re-save it as UTF-8 or pass "
+                    "--encoding (e.g. --encoding cp1252)"
+                ) from None
+            offset += len(block)
         try:
-            data = json.loads(stripped)
+            decoder.decode(b"", final=True)
+        except UnicodeDecodeError:
+            raise SourceError(f"{path} is not valid {encoding} (truncated at the end)") from None
+    if not content:
+        raise SourceError(f"source file is empty: {path}")
+
+
+def _text_encoding(encoding: str) -> str:
+    return "utf-8-sig" if codecs.lookup(encoding).name == "utf-8" else encoding
+
+
+def _csv_stream(path: Path, delimiter: str, encoding: str, limit: int | None, chunk_rows: int) -> RowStream:
+    csv.field_size_limit(min(sys.maxsize, MAX_FIELD_BYTES))
+    f = path.open(newline="", encoding=_text_encoding(encoding))
+    reader = csv.DictReader(f, delimiter=delimiter)
+    try:
+        fieldnames = reader.fieldnames
+    except csv.Error as exc:
+        f.close()
+        raise SourceError(f"CSV parse error in the header: {exc}") from None
+    columns = [c.strip() for c in (fieldnames or []) if c is not None]
+    if not columns:
+        f.close()
+        raise SourceError("CSV has no header row")
+    stream = RowStream(columns, iter(()), name=str(path))
+
+    def rows() -> Iterator[dict[str, object]]:
+        with f:
+            try:
+                for row in reader:
+                    if None in row:  # more cells than header columns: misaligned row
+                        stream.malformed += 1
+                        continue
+                    yield {(k or "").strip(): v for k, v in row.items()}
+            except csv.Error as exc:
+                raise SourceError(
+                    f"CSV parse error at line {reader.line_num}: {exc} (rows before it were ingested; "
+                    "fix the file and re-run: stored rows are skipped)"
+                ) from None
+
+    stream._chunks = _batched(rows(), chunk_rows, limit)
+    return stream
+
+
+def _jsonl_stream(path: Path, encoding: str, limit: int | None, chunk_rows: int) -> RowStream:
+    with path.open(encoding=_text_encoding(encoding)) as f:
+        head = f.read(4096).lstrip()
+    if head.startswith("["):  # a JSON array is read whole: use JSONL for large files
+        try:
+            data = json.loads(path.read_text(encoding=_text_encoding(encoding)))
         except json.JSONDecodeError as exc:
             raise SourceError(f"invalid JSON array: {exc}") from None
-        lines: list[object] = list(data)
-        malformed = 0
+        objects = [r for r in data if isinstance(r, dict)]
+        stream = RowStream(_columns(objects), _batched(objects, chunk_rows, limit), len(data) - len(objects))
     else:
-        lines, malformed = [], 0
-        for line in content.splitlines():
-            if not line.strip():
-                continue
-            try:
-                lines.append(json.loads(line))
-            except json.JSONDecodeError:
-                malformed += 1
-    rows = [r for r in lines if isinstance(r, dict)]
-    malformed += len(lines) - len(rows)
-    if limit is not None:
-        rows = rows[:limit]
+        stream = RowStream([], iter(()), name=str(path))
+
+        def rows() -> Iterator[dict[str, object]]:
+            with path.open(encoding=_text_encoding(encoding)) as lines:
+                for line in lines:
+                    if not line.strip():
+                        continue
+                    try:
+                        obj = json.loads(line)
+                    except json.JSONDecodeError:
+                        stream.malformed += 1
+                        continue
+                    if isinstance(obj, dict):
+                        yield obj
+                    else:
+                        stream.malformed += 1
+
+        chunks = _batched(rows(), chunk_rows, limit)
+        first = next(chunks, [])
+        stream.columns = _columns(first)
+        stream._chunks = itertools.chain([first], chunks) if first else iter(())
+    if not stream.columns:
+        raise SourceError(f"no JSON objects found ({stream.malformed} malformed lines)")
+    return stream
+
+
+def _parquet_stream(path: Path, limit: int | None, chunk_rows: int) -> RowStream:
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # noqa: BLE001 - pyarrow raises several error types for bad files
+        raise SourceError(f"{path} is not a readable Parquet file: {exc}") from None
+    columns = list(pf.schema_arrow.names)
+    rows = (row for batch in pf.iter_batches(batch_size=chunk_rows) for row in batch.to_pylist())
+    return RowStream(columns, _batched(rows, chunk_rows, limit), name=str(path))
+
+
+def _columns(rows: Iterable[dict[str, Any]]) -> list[str]:
     columns: list[str] = []
     for r in rows:
         for key in r:
             if key not in columns:
                 columns.append(key)
-    if not rows:
-        raise SourceError(f"no JSON objects found ({malformed} malformed lines)")
-    return SourceRows(columns=columns, rows=rows, malformed=malformed)
+    return columns
+
+
+def open_rows(
+    source: Path | str,
+    *,
+    encoding: str = "utf-8",
+    limit: int | None = None,
+    chunk_rows: int = CHUNK_ROWS,
+    split: str = "train",
+) -> RowStream:
+    """Open ``source`` (``.csv``/``.tsv``/``.jsonl``/``.json``/``.parquet`` or a hub dataset id).
+
+    Raises :class:`SourceError` for a file that cannot be used at all.
+    """
+    if looks_like_hub_id(source):
+        return _hub_stream(str(source), split=split, limit=limit, chunk_rows=chunk_rows)
+    path = Path(source)
+    suffix = path.suffix.lower()
+    if suffix == ".parquet":
+        if not path.is_file():
+            raise SourceError(f"source file not found: {path}")
+        return _parquet_stream(path, limit, chunk_rows)
+    _check_text_file(path, encoding)
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return _jsonl_stream(path, encoding, limit, chunk_rows)
+    if suffix in (".csv", ".tsv", ".txt"):
+        return _csv_stream(path, "\t" if suffix == ".tsv" else ",", encoding, limit, chunk_rows)
+    raise SourceError(f"unsupported file type {suffix!r}: use .csv, .tsv, .jsonl or .parquet")
+
+
+def read_rows(path: Path | str, *, encoding: str = "utf-8", limit: int | None = None) -> SourceRows:
+    """All rows of a (small) source in memory: query files, tests. Ingest streams instead."""
+    stream = open_rows(path, encoding=encoding, limit=limit)
+    rows = [row for chunk in stream.chunks() for row in chunk]
+    return SourceRows(columns=stream.columns, rows=rows, malformed=stream.malformed)
 
 
 def resolve_columns(columns: list[str], explicit: dict[str, str | None]) -> dict[str, str]:

@@ -25,8 +25,13 @@ def store(request, tmp_path):
 
 
 def test_intake_is_created_once_and_purged_on_decision(store):
-    payload = {"source_id": "m1", "subject": "hi", "text": "cancel my order", "customer": {"email": "a@b.c"},
-               "metadata": {"helpdesk_ticket_id": "9"}}
+    payload = {
+        "source_id": "m1",
+        "subject": "hi",
+        "text": "cancel my order",
+        "customer": {"email": "a@b.c"},
+        "metadata": {"helpdesk_ticket_id": "9"},
+    }
     row, created = store.add_intake("email:m1", "email", "m1", payload)
     assert created and row.state == QUEUED and row.payload["text"] == "cancel my order"
     again, created2 = store.add_intake("email:m1", "email", "m1", {"text": "other"})

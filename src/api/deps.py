@@ -1,0 +1,44 @@
+"""FastAPI dependencies: the process runtime and the authenticated caller.
+
+Every ``/v1`` route depends on :func:`require_key`: no route that reads tickets or changes state is
+reachable without a valid, unrevoked API key (``Authorization: Bearer trg_...``).
+"""
+
+from __future__ import annotations
+
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from src.api.auth import Principal, bearer_token, split_key, verify_secret
+from src.api.runtime import Runtime
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `python -m src.api.keys create`")
+
+
+def get_runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _unauthorized(why: str) -> HTTPException:
+    return HTTPException(status_code=401, detail=why, headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_key(
+    request: Request,
+    credentials: HTTPAuthorizationCredentials | None = Depends(_bearer),
+    rt: Runtime = Depends(get_runtime),
+) -> Principal:
+    token = bearer_token(request.headers.get("authorization"))
+    if credentials is None or token is None:
+        raise _unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    parts = split_key(token)
+    if parts is None:
+        raise _unauthorized("invalid API key")
+    key_id, secret = parts
+    row = rt.store.get_key(key_id)
+    ok = verify_secret(secret, row.salt if row else None, row.key_hash if row else None, rt.pepper)
+    if not ok or row is None:
+        raise _unauthorized("invalid API key")
+    if row.revoked_at is not None:
+        raise _unauthorized("API key revoked")
+    return Principal(key_id=row.key_id, name=row.name)

@@ -11,9 +11,9 @@ Layout::
     adapter_config.json, adapter_model.safetensors   PEFT LoRA adapter (+ head via modules_to_save)
     tokenizer.json, tokenizer_config.json            tokenizer (tokenizer.json is required)
     labels.json                                      {"labels": [...]}  (id = list index)
-    calibration.json                                 {"temperature": T, ...}
-    thresholds.json                                  routing thresholds (defaults below)
-    split_manifest.json                              frozen train/val/test ids + hashes
+    calibration.json                                 {"temperature": T, "fit_on": split, ...}
+    thresholds.json                                  routing thresholds + provenance (``source``)
+    split_manifest.json                              frozen train/val/calibration/test ids + hashes
     onnx/model.int8.onnx                             LoRA-merged model, dynamic int8 (optional)
     bundle.json                                      metadata + sha256 of every part + version
 
@@ -70,7 +70,12 @@ REQUIRED_META_KEYS: tuple[str, ...] = (
     "max_length",
     "files",
 )
-DEFAULT_THRESHOLDS: dict[str, Any] = {"auto_resolve": 0.85, "suggest": 0.60, "per_intent": {}}
+# A fresh bundle's thresholds: "default" = nobody calibrated them, so the router never auto-resolves
+# on them (suggest at most) until src.graph.calibrate (the last step of training) replaces them.
+DEFAULT_THRESHOLDS: dict[str, Any] = {
+    "source": "default", "auto_resolve": 0.85, "suggest": 0.60, "per_intent": {}
+}
+THRESHOLD_SOURCES = ("default", "calibrated")
 DEFAULT_MAX_LENGTH = 64
 _LIBRARIES = ("torch", "transformers", "peft", "tokenizers", "onnx", "onnxruntime", "numpy", "triage")
 # The final classification layer's weight inside the adapter (BERT/DistilBERT "classifier",
@@ -173,6 +178,10 @@ def validate_thresholds(obj: Any, labels: Iterable[str]) -> dict[str, Any]:
         raise BundleError(
             f"{THRESHOLDS_FILE}: suggest ({obj['suggest']}) must not exceed "
             f"auto_resolve ({obj['auto_resolve']})"
+        )
+    if obj.get("source", "default") not in THRESHOLD_SOURCES:
+        raise BundleError(
+            f"{THRESHOLDS_FILE}: 'source' must be one of {THRESHOLD_SOURCES}, got {obj['source']!r}"
         )
     per_intent = obj.get("per_intent", {})
     if not isinstance(per_intent, dict):
@@ -287,16 +296,43 @@ def load_bundle_meta(out_dir: str | Path) -> dict[str, Any]:
     return meta
 
 
+def model_fingerprint(meta: Mapping[str, Any]) -> dict[str, str]:
+    """sha256 of the parts that decide a probability (weights, ONNX graph, temperature).
+
+    Thresholds record it when they are calibrated; if any of these parts changes later, the
+    thresholds no longer describe the model and are treated as uncalibrated ("stale").
+    """
+    files = meta.get("files") or {}
+    onnx = (meta.get("onnx") or {}).get("path")
+    return {rel: files[rel] for rel in (ADAPTER_WEIGHTS, CALIBRATION_FILE, onnx) if rel and rel in files}
+
+
+def effective_thresholds(thresholds: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
+    """``source`` as the router must see it: "calibrated" only for the model it was calibrated on."""
+    out = dict(thresholds)
+    out.setdefault("source", "default")
+    if out["source"] == "calibrated":
+        recorded = (out.get("calibration") or {}).get("model_fingerprint")
+        if recorded != model_fingerprint(meta):
+            out["source"] = "stale"
+    return out
+
+
 def read_parts(out_dir: str | Path) -> dict[str, Any]:
-    """Verified metadata plus the parsed small parts (labels, temperature, thresholds)."""
+    """Verified metadata plus the parsed small parts (labels, temperature, thresholds).
+
+    ``thresholds["source"]`` is downgraded to "stale" when they were calibrated for other weights or
+    another temperature (see :func:`effective_thresholds`).
+    """
     root = Path(out_dir)
     meta = load_bundle_meta(root)
     labels = validate_labels(_read_json(root / LABELS_FILE, LABELS_FILE))
+    thresholds = validate_thresholds(_read_json(root / THRESHOLDS_FILE, THRESHOLDS_FILE), labels)
     return {
         "meta": meta,
         "labels": labels,
         "temperature": validate_temperature(_read_json(root / CALIBRATION_FILE, CALIBRATION_FILE)),
-        "thresholds": validate_thresholds(_read_json(root / THRESHOLDS_FILE, THRESHOLDS_FILE), labels),
+        "thresholds": effective_thresholds(thresholds, meta),
     }
 
 
@@ -365,6 +401,7 @@ def save_bundle(
     metrics: dict | None = None,
     thresholds: dict | None = None,
     export_onnx: bool = True,
+    temperature_fit_on: str = "calibration",
 ) -> Path:
     """Write a complete serving bundle into ``out_dir`` (created; existing parts overwritten).
 
@@ -398,7 +435,7 @@ def save_bundle(
     _write_json(root / LABELS_FILE, {"labels": labels})
     _write_json(
         root / CALIBRATION_FILE,
-        {"temperature": temperature, "method": "temperature_scaling", "fit_on": "val"},
+        {"temperature": temperature, "method": "temperature_scaling", "fit_on": temperature_fit_on},
     )
     _write_json(root / THRESHOLDS_FILE, thresholds)
     _write_json(root / MANIFEST_FILE, split_manifest)
@@ -432,10 +469,26 @@ def save_bundle(
     return root
 
 
-def update_bundle(out_dir: str | Path, *, metrics: dict | None = None, thresholds: dict | None = None) -> str:
-    """Replace metrics and/or thresholds of a verified bundle; returns the new bundle version."""
+def update_bundle(
+    out_dir: str | Path,
+    *,
+    metrics: dict | None = None,
+    thresholds: dict | None = None,
+    temperature: float | None = None,
+    calibration_info: dict | None = None,
+) -> str:
+    """Replace metrics, thresholds and/or the temperature of a verified bundle; returns the new version.
+
+    A new temperature changes every probability, so it must come before thresholds fitted on it
+    (the thresholds record the model fingerprint, temperature included).
+    """
     root = Path(out_dir)
     meta = load_bundle_meta(root)  # refuse to bless a bundle that was tampered with
+    if temperature is not None:
+        value = validate_temperature({"temperature": temperature})
+        _write_json(root / CALIBRATION_FILE, {"temperature": value, "method": "temperature_scaling",
+                                              **(calibration_info or {})})
+        meta["files"][CALIBRATION_FILE] = sha256_file(root / CALIBRATION_FILE)
     if thresholds is not None:
         labels = validate_labels(_read_json(root / LABELS_FILE, LABELS_FILE))
         _write_json(root / THRESHOLDS_FILE, validate_thresholds(copy.deepcopy(thresholds), labels))

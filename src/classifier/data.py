@@ -26,7 +26,10 @@ LABEL_CANDIDATES = ("label", "intent", "category")
 ENTROPY_WARN = 0.7
 ENTROPY_REFUSE = 0.5
 NEAR_DUPLICATE_RATIO = 0.85
-SPLIT_PARTS = ("train", "val", "test")
+# train: weights; val: epoch choice only; calibration: temperature + auto-resolve thresholds (never used
+# for a training decision); test: the final numbers.
+SPLIT_PARTS = ("train", "val", "calibration", "test")
+MAX_CONFLICT_EXAMPLES = 20
 
 
 class DataError(ValueError):
@@ -221,7 +224,9 @@ class DataReport:
     n_clean: int = 0
     n_empty_removed: int = 0
     n_duplicates_removed: int = 0
-    n_conflicting_texts: int = 0  # same text, different labels (kept, but suspicious)
+    n_near_duplicates_removed: int = 0  # same normalised text and label as a kept row
+    n_conflicting_texts: int = 0  # same normalised text, different labels (kept, same split, suspicious)
+    label_conflicts: list[dict] = field(default_factory=list)  # examples: {"text", "labels"}
     label_variants: dict[str, list[str]] = field(default_factory=dict)
     near_duplicate_labels: list[tuple[str, str, float]] = field(default_factory=list)
     balance: BalanceReport | None = None
@@ -232,10 +237,15 @@ class DataReport:
     def summary_lines(self) -> list[str]:
         lines = [
             f"{self.source}: {self.n_raw} rows -> {self.n_clean} after removing "
-            f"{self.n_empty_removed} empty and {self.n_duplicates_removed} exact-duplicate rows",
+            f"{self.n_empty_removed} empty, {self.n_duplicates_removed} exact-duplicate and "
+            f"{self.n_near_duplicates_removed} near-duplicate rows (same text up to case, whitespace and "
+            "punctuation)",
         ]
         if self.n_conflicting_texts:
-            lines.append(f"WARNING: {self.n_conflicting_texts} texts appear with more than one label")
+            lines.append(f"WARNING: {self.n_conflicting_texts} texts appear with more than one label "
+                         "(label conflicts; kept, and never split across train/val/calibration/test)")
+            for c in self.label_conflicts[:5]:
+                lines.append(f"  conflict: {c['text'][:80]!r} -> {c['labels']}")
         for canon, variants in self.label_variants.items():
             lines.append(f"label variants normalised: {variants} -> {canon!r}")
         for a, b, r in self.near_duplicate_labels:
@@ -250,10 +260,13 @@ class DataReport:
 
 
 def clean_labelled(df: pd.DataFrame, source: str = "data") -> tuple[pd.DataFrame, DataReport]:
-    """Normalise labels, drop empty texts/labels and exact duplicates; text itself is kept verbatim.
+    """Normalise labels, drop empty texts/labels, exact and near duplicates; text itself is kept verbatim.
 
+    Near duplicates share a :func:`text_key` (case, whitespace and punctuation ignored) and a label:
+    one row is kept (the first by content hash). The same key with different labels is a *label
+    conflict*: kept and reported; its rows share a ``group`` so a split never separates them.
     Placeholders such as ``{{Order Number}}`` are data and are not touched. Returns rows with
-    ``id``/``sha256`` columns added (see :func:`row_hash`).
+    ``id``/``sha256``/``group`` columns added (see :func:`row_hash`, :func:`text_key`).
     """
     report = DataReport(source=source, n_raw=len(df))
     text = df["text"].astype(str).str.strip()
@@ -266,11 +279,23 @@ def clean_labelled(df: pd.DataFrame, source: str = "data") -> tuple[pd.DataFrame
     before = len(out)
     out = out.drop_duplicates(subset=["text", "label"]).reset_index(drop=True)
     report.n_duplicates_removed = before - len(out)
-    report.n_conflicting_texts = int((out.groupby("text")["label"].nunique() > 1).sum()) if len(out) else 0
+    out = add_row_ids(out)
+    before = len(out)
+    out = out.sort_values("sha256").drop_duplicates(subset=["group", "label"]).reset_index(drop=True)
+    report.n_near_duplicates_removed = before - len(out)
+    if len(out):
+        labels_per_group = out.groupby("group")["label"].agg(lambda x: sorted(set(x)))
+        conflicts = labels_per_group[labels_per_group.map(len) > 1]
+        report.n_conflicting_texts = len(conflicts)
+        first_text = out.drop_duplicates("group").set_index("group")["text"]
+        report.label_conflicts = [
+            {"text": str(first_text[g]), "labels": labs}
+            for g, labs in conflicts.sort_index().head(MAX_CONFLICT_EXAMPLES).items()
+        ]
     report.n_clean = len(out)
     report.near_duplicate_labels = near_duplicate_labels(out["label"].tolist())
     report.balance = class_balance(out["label"].tolist())
-    return add_row_ids(out), report
+    return out, report
 
 
 def check_balance(balance: BalanceReport, force: bool = False) -> str | None:
@@ -294,11 +319,25 @@ def row_hash(text: str, label: str) -> str:
     return hashlib.sha256(f"{text}\x1f{label}".encode()).hexdigest()
 
 
+_PUNCT = re.compile(r"[^\w\s]|_", re.UNICODE)
+
+
+def normalise_text(text: str) -> str:
+    """Text identity for near-duplicate detection: case, whitespace and punctuation ignored."""
+    return " ".join(_PUNCT.sub(" ", text.casefold()).split())
+
+
+def text_key(text: str) -> str:
+    """Short hash of :func:`normalise_text`: rows with the same key are near twins (one split)."""
+    return hashlib.sha256(normalise_text(text).encode()).hexdigest()[:16]
+
+
 def add_row_ids(df: pd.DataFrame) -> pd.DataFrame:
-    """Add ``sha256`` (full content hash) and ``id`` (its first 16 hex digits) columns."""
+    """Add ``sha256`` (full content hash), ``id`` (its first 16 hex digits) and ``group`` (text key)."""
     out = df.copy()
     out["sha256"] = [row_hash(t, lab) for t, lab in zip(out["text"], out["label"], strict=True)]
     out["id"] = out["sha256"].str[:16]
+    out["group"] = [text_key(t) for t in out["text"]]
     return out
 
 
@@ -312,29 +351,42 @@ def data_hash(df: pd.DataFrame) -> str:
 
 # -------------------------------------------------------------------------------------------- split
 def stratified_split(
-    df: pd.DataFrame, *, seed: int = 42, val_fraction: float = 0.1, test_fraction: float = 0.1
+    df: pd.DataFrame,
+    *,
+    seed: int = 42,
+    val_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    calibration_fraction: float = 0.1,
 ) -> dict[str, pd.DataFrame]:
-    """Per-class shuffled split, deterministic in (content, seed) and independent of row order.
+    """Per-class shuffled split into train / val / calibration / test, by near-duplicate group.
 
-    Every class with at least 3 rows gets at least one val row and (when ``test_fraction`` > 0)
-    one test row, so per-class metrics exist for every class.
+    Deterministic in (content, seed) and independent of row order. Whole groups (rows with the same
+    :func:`text_key`, label conflicts included) go to one part, so near twins never straddle parts; a
+    group is stratified under its first label. Every class with at least 4 groups gets at least one
+    group in each non-empty part, so per-class metrics exist for every class.
     """
-    if "id" not in df.columns:
+    if "group" not in df.columns:
         df = add_row_ids(df)
+    fractions = {"test": test_fraction, "calibration": calibration_fraction, "val": val_fraction}
     rng = np.random.default_rng(seed)
     parts: dict[str, list[int]] = {p: [] for p in SPLIT_PARTS}
-    for _label, group in sorted(df.groupby("label"), key=lambda kv: kv[0]):
-        idx = group.sort_values("sha256").index.to_numpy()
-        idx = idx[rng.permutation(len(idx))]
-        n = len(idx)
-        n_test = round(n * test_fraction)
-        n_val = round(n * val_fraction)
-        if n >= 3:
-            n_val = max(n_val, 1)
-            n_test = max(n_test, 1) if test_fraction > 0 else 0
-        parts["test"].extend(idx[:n_test])
-        parts["val"].extend(idx[n_test : n_test + n_val])
-        parts["train"].extend(idx[n_test + n_val :])
+    by_group = df.sort_values("sha256").groupby("group", sort=True)
+    group_label = by_group["label"].agg(lambda x: sorted(x)[0])
+    members = {g: list(ix) for g, ix in by_group.groups.items()}
+    for _label, groups in sorted(group_label.groupby(group_label), key=lambda kv: kv[0]):
+        keys = sorted(groups.index)
+        keys = [keys[i] for i in rng.permutation(len(keys))]
+        n = sum(len(members[g]) for g in keys)
+        quota = {p: round(n * f) for p, f in fractions.items()}
+        if len(keys) >= 1 + sum(f > 0 for f in fractions.values()):
+            quota = {p: max(q, 1) if fractions[p] > 0 else 0 for p, q in quota.items()}
+        filled = dict.fromkeys(fractions, 0)
+        for g in keys:
+            rows = members[g]
+            target = next((p for p in fractions if filled[p] < quota[p]), "train")
+            if target != "train":
+                filled[target] += len(rows)
+            parts[target].extend(rows)
     # Canonical order (by content hash) so the manifest does not depend on the file's row order.
     return {p: df.loc[ix].sort_values("sha256").reset_index(drop=True) for p, ix in parts.items()}
 
@@ -353,9 +405,25 @@ def build_manifest(
         manifest["test_source"] = test_source
     for part in SPLIT_PARTS:
         frame = splits.get(part)
-        rows = [] if frame is None else frame[["id", "sha256"]].to_dict("records")
+        if frame is not None and "group" not in frame.columns:
+            frame = add_row_ids(frame[["text", "label"]])
+        rows = [] if frame is None else frame[["id", "sha256", "group"]].to_dict("records")
         manifest[part] = rows
     return manifest
+
+
+def overlapping_rows(
+    df: pd.DataFrame, manifest: dict, parts: tuple[str, ...] = ("train", "val")
+) -> pd.Series:
+    """Boolean mask: rows of ``df`` whose near-duplicate group occurs in ``parts`` of the manifest.
+
+    Manifests written before groups were recorded only have exact content hashes; those are used then.
+    """
+    if "group" not in df.columns:
+        df = add_row_ids(df)
+    groups = {r.get("group") for p in parts for r in manifest.get(p) or []} - {None}
+    hashes = {r["sha256"] for p in parts for r in manifest.get(p) or []}
+    return df["group"].isin(groups) | df["sha256"].isin(hashes)
 
 
 def split_from_manifest(df: pd.DataFrame, manifest: dict, part: str) -> pd.DataFrame:
@@ -364,7 +432,7 @@ def split_from_manifest(df: pd.DataFrame, manifest: dict, part: str) -> pd.DataF
         raise ValueError(f"part must be one of {SPLIT_PARTS}, got {part!r}")
     if "sha256" not in df.columns:
         df = add_row_ids(df)
-    wanted = manifest.get(part) or []
+    wanted = manifest.get(part) or []  # a manifest from before the calibration split has none
     by_hash = df.drop_duplicates("sha256").set_index("sha256")
     missing = [r["id"] for r in wanted if r["sha256"] not in by_hash.index]
     if missing:
@@ -373,7 +441,7 @@ def split_from_manifest(df: pd.DataFrame, manifest: dict, part: str) -> pd.DataF
             f"(first ids: {missing[:5]}); the data changed since the manifest was written"
         )
     out = by_hash.loc[[r["sha256"] for r in wanted]].reset_index()
-    return out[["text", "label", "id", "sha256"]]
+    return out[["text", "label", "id", "sha256", "group"]]
 
 
 def write_manifest(manifest: dict, path: Path) -> None:

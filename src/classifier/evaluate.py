@@ -23,6 +23,47 @@ from src.config import get_settings
 CHUNK = 512
 
 
+def evaluate_texts(
+    clf,
+    texts: list[str],
+    y_true: list[str],
+    *,
+    threshold: float,
+    gates: GateConfig | None = None,
+    progress: bool = True,
+    settings=None,
+) -> tuple[dict, object]:
+    """Score ``texts`` as the service would (runtime preprocessing + the bundle's serving backend).
+
+    Rows that preprocessing rejects never reach the classifier in production (they are escalated);
+    they are left out of the metrics and counted in ``context.n_rejected_by_preprocessing``.
+    """
+    from tqdm.auto import tqdm
+
+    from src.classifier.report import compute_eval
+    from src.classifier.runtime_text import runtime_view
+
+    view = runtime_view(texts, settings)
+    if not view.texts:
+        raise DataError("no row survives runtime preprocessing")
+    start = time.perf_counter()
+    chunks = []
+    for i in tqdm(range(0, len(view.texts), CHUNK), desc="scoring", unit="chunk", disable=not progress):
+        chunks.append(np.asarray(clf.logits(view.texts[i : i + CHUNK]), dtype=np.float64))
+    logits = np.concatenate(chunks)
+    seconds = time.perf_counter() - start
+    result, arrays = compute_eval(logits, [y_true[i] for i in view.kept], clf.labels, clf.temperature,
+                                  gates=gates, threshold=threshold)
+    result["context"] = {
+        "bundle_version": clf.version,
+        "backend": getattr(clf.backend, "name", type(clf.backend).__name__),
+        "text": "runtime view: src.text.preprocess(...).masked_text, as the graph classifies it",
+        "n_rejected_by_preprocessing": view.n_dropped,
+        "scoring_seconds": round(seconds, 2),
+    }
+    return result, arrays
+
+
 def evaluate_bundle(
     model_dir: str | Path,
     data: str | Path,
@@ -38,10 +79,8 @@ def evaluate_bundle(
     log=print,
 ) -> dict:
     """Evaluate ``model_dir`` on ``data``; writes ``json_out`` (+ .md + PNGs beside it), returns the dict."""
-    from tqdm.auto import tqdm
-
     from src.classifier.inference import IntentClassifier
-    from src.classifier.report import compute_eval, hardware_info, write_eval
+    from src.classifier.report import hardware_info, write_eval
 
     clf = IntentClassifier.load(model_dir, backend=backend)
     df, report = clean_labelled(load_labelled(data, text_column, label_column), source=str(data))
@@ -49,26 +88,16 @@ def evaluate_bundle(
         log(line)
     if df.empty:
         raise DataError(f"{data}: no usable rows")
-    texts = df["text"].tolist()
     if threshold is None:
         threshold = float((clf.thresholds or {}).get("auto_resolve", 0.85))
-    start = time.perf_counter()
-    chunks = []
-    for i in tqdm(range(0, len(texts), CHUNK), desc="scoring", unit="chunk", disable=not progress):
-        chunks.append(np.asarray(clf.logits(texts[i : i + CHUNK]), dtype=np.float64))
-    logits = np.concatenate(chunks)
-    seconds = time.perf_counter() - start
-    result, arrays = compute_eval(logits, df["label"].tolist(), clf.labels, clf.temperature,
-                                  gates=gates, threshold=threshold)
-    result["context"] = {
+    result, arrays = evaluate_texts(clf, df["text"].tolist(), df["label"].tolist(), threshold=threshold,
+                                    gates=gates, progress=progress)
+    result["context"].update({
         "data": str(data),
         "model": str(model_dir),
-        "bundle_version": clf.version,
-        "backend": type(getattr(clf, "backend", None)).__name__ if hasattr(clf, "backend") else backend,
-        "scoring_seconds": round(seconds, 2),
         "hardware": hardware_info(),
         "data_cleaning": report.to_dict(),
-    }
+    })
     write_eval(result, arrays, json_out, title=Path(str(data)).stem)
     return result
 

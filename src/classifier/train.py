@@ -1,10 +1,13 @@
-"""``python -m src.classifier.train --data FILE --out DIR``: data -> LoRA -> calibration -> bundle -> eval.
+"""``python -m src.classifier.train --data FILE --out DIR``: data -> model -> bundle -> calibration -> eval.
 
-One command turns a labelled ticket export into a versioned serving bundle plus its evaluation
-pack. Steps: load + clean + diagnose the data, freeze a stratified split manifest (or reuse one /
-use ``--test FILE``), LoRA-train with best-on-val early stopping, fit a temperature on the
-validation logits, save the bundle (``src.classifier.bundle``), then evaluate on the test split
-and check the release gates. Exit codes: 0 ok, 1 gates failed (bundle still written), 2 bad input.
+One command turns a labelled ticket export into a complete, versioned serving bundle plus its
+evaluation pack. Steps: load + clean + diagnose the data (near duplicates grouped, label conflicts
+reported), freeze a train / val / calibration / test split manifest (or reuse one / use
+``--test FILE``), train with best-on-val early stopping (val chooses the epoch, nothing else), save
+the bundle (``src.classifier.bundle``), then — through the backend the bundle serves with and on
+text preprocessed as at runtime — fit the temperature and the auto-resolve thresholds on the
+calibration split (``src.graph.calibrate``), evaluate on the test split and check the release gates.
+Exit codes: 0 ok, 1 gates failed (bundle still written), 2 bad input.
 """
 
 from __future__ import annotations
@@ -65,11 +68,12 @@ class TrainConfig:
     force: bool = False
     max_per_class: int | None = None
     val_fraction: float = 0.1
+    calibration_fraction: float = 0.1
     test_fraction: float = 0.1
     min_macro_f1: float = 0.65
     min_accuracy: float = 0.70
     min_per_class_f1: float = 0.50
-    threshold: float = 0.85
+    threshold: float | None = None  # None: the bundle's calibrated auto-resolve threshold
     temperature_rule: str = "nll"  # "nll" (NLL optimum) | "ci95" (most conservative T the data allows)
     threads: int | None = None
     export_onnx: bool = True
@@ -135,7 +139,10 @@ def prepare_splits(cfg: TrainConfig, log=print) -> tuple[dict[str, pd.DataFrame]
             frozen = json.loads(Path(cfg.split_manifest).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise DataError(f"cannot read split manifest {cfg.split_manifest}: {exc}") from None
-        splits = {p: split_from_manifest(clean, frozen, p) for p in ("train", "val")}
+        if not frozen.get("calibration"):
+            raise DataError(f"split manifest {cfg.split_manifest} has no calibration split (written before "
+                            "train/val/calibration/test splits existed): train without --split-manifest")
+        splits = {p: split_from_manifest(clean, frozen, p) for p in ("train", "val", "calibration")}
         if cfg.test is None:
             splits["test"] = split_from_manifest(clean, frozen, "test")
         split_seed = int(frozen.get("seed", cfg.seed))
@@ -143,7 +150,8 @@ def prepare_splits(cfg: TrainConfig, log=print) -> tuple[dict[str, pd.DataFrame]
     else:
         test_fraction = 0.0 if cfg.test else cfg.test_fraction
         splits = stratified_split(
-            clean, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=test_fraction
+            clean, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=test_fraction,
+            calibration_fraction=cfg.calibration_fraction,
         )
     if cfg.test:
         test_clean, test_report = clean_labelled(load_labelled(cfg.test, cfg.text_column, cfg.label_column),
@@ -152,27 +160,31 @@ def prepare_splits(cfg: TrainConfig, log=print) -> tuple[dict[str, pd.DataFrame]
             log("test file: " + line)
         splits["test"] = test_clean
     manifest = build_manifest(splits, seed=split_seed, source=report.source, full=clean, test_source=cfg.test)
-    if len(splits["val"]) == 0:
-        raise DataError("the validation split is empty: need at least 3 rows per class")
+    for part, why in (("val", "choose the epoch"), ("calibration", "fit the temperature and thresholds")):
+        if len(splits[part]) == 0:
+            raise DataError(f"the {part} split is empty (needed to {why}): need at least 4 rows per class")
     if len(splits["test"]) == 0:
-        raise DataError("the test split is empty: need at least 3 rows per class, or pass --test FILE")
+        raise DataError("the test split is empty: need at least 4 rows per class, or pass --test FILE")
     train_labels = set(splits["train"]["label"])
-    val_unknown = set(splits["val"]["label"]) - train_labels
-    if val_unknown:
-        raise DataError(f"validation labels missing from training data: {sorted(val_unknown)[:10]}")
+    for part in ("val", "calibration"):
+        unknown = set(splits[part]["label"]) - train_labels
+        if unknown:
+            raise DataError(f"{part} labels missing from training data: {sorted(unknown)[:10]}")
     data_info = {
         "source": report.source,
         "data_hash": manifest["data_hash"],
         "n_rows": len(clean),
         "n_train": len(splits["train"]),
         "n_val": len(splits["val"]),
+        "n_calibration": len(splits["calibration"]),
         "n_test": len(splits["test"]),
         "test_source": cfg.test,
         "cleaning": report.to_dict(),
         "test_cleaning": test_report.to_dict() if test_report else None,
         "max_per_class": cfg.max_per_class,
     }
-    log(f"split: train {len(splits['train'])}, val {len(splits['val'])}, test {len(splits['test'])}")
+    log(f"split: train {len(splits['train'])}, val {len(splits['val'])}, calibration "
+        f"{len(splits['calibration'])}, test {len(splits['test'])} (near twins never straddle splits)")
     return splits, manifest, data_info
 
 
@@ -182,10 +194,9 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     from transformers.utils import logging as hf_logging
 
     from src.classifier import bundle as bundle_mod
-    from src.classifier.calibration import fit_temperature, nll_at
     from src.classifier.lora import LoraSpec, build_lora_model
-    from src.classifier.report import compute_eval, hardware_info, write_eval
-    from src.classifier.trainer import LoopConfig, fit, predict_logits
+    from src.classifier.report import hardware_info, write_eval
+    from src.classifier.trainer import LoopConfig, fit
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -214,24 +225,14 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, patience=cfg.patience,
         seed=cfg.seed, class_weights=cfg.class_weights,
     )
-    tr, va, te = splits["train"], splits["val"], splits["test"]
+    tr, va, te = splits["train"], splits["val"], splits["test"]  # calibration: after saving
     result = fit(
         built.model, built.tokenizer,
         tr["text"].tolist(), [index[x] for x in tr["label"]],
         va["text"].tolist(), [index[x] for x in va["label"]],
         len(labels), loop, progress=cfg.progress, log=log,
     )
-    val_logits = predict_logits(built.model, built.tokenizer, va["text"].tolist(), max_length=cfg.max_length)
-    val_y = [index[x] for x in va["label"]]
-    temperature = fit_temperature(val_logits, val_y, conservative=cfg.temperature_rule == "ci95")
-    log(f"temperature {temperature:.4f}: val NLL {nll_at(val_logits, val_y, 1.0):.4f} -> "
-        f"{nll_at(val_logits, val_y, temperature):.4f}")
-    test_logits = predict_logits(built.model, built.tokenizer, te["text"].tolist(), max_length=cfg.max_length)
-    gates = GateConfig(cfg.min_macro_f1, cfg.min_accuracy, cfg.min_per_class_f1)
-    ev, arrays = compute_eval(test_logits, te["label"].tolist(), labels, temperature,
-                              gates=gates, threshold=cfg.threshold)
     train_seconds = time.perf_counter() - wall_start
-
     train_config = {
         **{k: v for k, v in asdict(cfg).items() if k not in ("progress", "out", "command")},
         "base_model_path": built.base_path,
@@ -247,24 +248,31 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         "train_seconds": round(train_seconds, 1),
         "torch_threads": torch.get_num_threads(),
     }
-    headline = {k: ev[k] for k in ("accuracy", "macro_f1", "ece_before", "ece_after", "nll_before",
-                                   "nll_after", "n_test", "temperature")}
-    headline["gates_passed"] = ev["gates"]["passed"]
-    if "out_of_scope" in ev:
-        headline["oos_auroc"] = ev["out_of_scope"]["auroc_confidence"]
     out = Path(cfg.out)
     log(f"saving bundle to {out}" + (" (with int8 ONNX export)" if cfg.export_onnx else ""))
     bundle_mod.save_bundle(
-        out, model=built.model, tokenizer=built.tokenizer, labels=labels, temperature=temperature,
+        out, model=built.model, tokenizer=built.tokenizer, labels=labels, temperature=1.0,
         base_model=cfg.base_model, train_config=train_config, data_info=data_info,
-        split_manifest=manifest, metrics=headline, export_onnx=cfg.export_onnx,
+        split_manifest=manifest, export_onnx=cfg.export_onnx,
+        temperature_fit_on="none yet (the calibration step replaces it)",
     )
-    version = bundle_mod.load_bundle_meta(out)["bundle_version"]
+    cal = calibrate_step(out, splits["calibration"], data_info["source"], cfg, log)
+    ev, arrays = evaluate_step(out, te, cfg, log)
+    ev["calibration"] = {k: cal[k] for k in ("global_threshold", "pooled", "target_precision", "alpha",
+                                             "min_support", "scope", "n", "n_dropped", "temperature")}
+    headline = {k: ev[k] for k in ("accuracy", "macro_f1", "ece_before", "ece_after", "nll_before",
+                                   "nll_after", "n_test", "temperature")}
+    headline["gates_passed"] = ev["gates"]["passed"]
+    headline["calibrated_global_threshold"] = cal["global_threshold"]
+    if "out_of_scope" in ev:
+        headline["oos_auroc"] = ev["out_of_scope"]["auroc_confidence"]
+    version = bundle_mod.update_bundle(out, metrics=headline)
     ev["train_seconds"] = round(train_seconds, 1)
     ev["train_history"] = result.history
     ev["context"] = {
+        **ev.get("context", {}),
         "data": data_info["source"],
-        "test_data": cfg.test or "held-out split (split_manifest.json)",
+        "test_data": cfg.test or "held-out test split (split_manifest.json)",
         "model": f"{cfg.base_model} + LoRA r={cfg.lora_r}",
         "bundle": str(out),
         "bundle_version": version,
@@ -274,6 +282,45 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     write_eval(ev, arrays, out / "eval.json", title=Path(data_info["source"].split(",")[0]).stem)
     _write_card(out, log)
     return TrainResult(out, ev, version, train_seconds, ev["gates"]["passed"])
+
+
+def calibrate_step(out: Path, cal: pd.DataFrame, source: str, cfg: TrainConfig, log) -> dict:
+    """Temperature + auto-resolve thresholds on the calibration split, through the served backend."""
+    from src.graph.calibrate import calibrate_bundle, write_reports
+
+    settings = get_settings()
+    result, version = calibrate_bundle(
+        out, cal["text"].tolist(), cal["label"].tolist(),
+        description=f"calibration split of `{source}` (frozen manifest)",
+        target=settings.calibration_target_precision, alpha=0.05,
+        min_support=settings.calibration_min_support, floor=settings.auto_threshold,
+        temperature_rule=cfg.temperature_rule, progress=cfg.progress, settings=settings,
+    )
+    result["argv"] = ["--model", str(out), "(run by src.classifier.train)"]
+    write_reports(result, out, str(out), version, written=True)
+    n_auto = sum(r["auto_resolve"] is not None for r in result["per_intent"].values())
+    t = result["global_threshold"]
+    log(f"calibration ({result['n']} rows, {result['backend']} backend): temperature "
+        f"{result['temperature']:.4f}; auto-resolve threshold "
+        f"{'none passed' if t is None else f'{t:.6f}'} ({n_auto}/{len(result['per_intent'])} intents)")
+    return result
+
+
+def evaluate_step(out: Path, te: pd.DataFrame, cfg: TrainConfig, log) -> tuple[dict, object]:
+    """Test metrics of the served bundle (backend + runtime text), never the training-time model."""
+    from src.classifier.evaluate import evaluate_texts
+    from src.classifier.inference import IntentClassifier
+
+    clf = IntentClassifier.load(out)
+    gates = GateConfig(cfg.min_macro_f1, cfg.min_accuracy, cfg.min_per_class_f1)
+    threshold = cfg.threshold
+    if threshold is None:
+        threshold = float(clf.thresholds.get("auto_resolve", 0.85))
+    ev, arrays = evaluate_texts(clf, te["text"].tolist(), te["label"].tolist(), threshold=threshold,
+                                gates=gates, progress=cfg.progress)
+    log(f"test ({ev['context']['backend']} backend, {ev['n_test']} in-scope rows): accuracy "
+        f"{ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f}")
+    return ev, arrays
 
 
 def _write_card(out: Path, log) -> None:
@@ -309,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--split-manifest", help="reuse the train/val(/test) split of an earlier bundle's "
                                             "split_manifest.json (comparable evaluation across runs)")
     g.add_argument("--max-per-class", type=int, help="cap rows per class (quick runs)")
+    g.add_argument("--calibration-fraction", type=float, default=d.calibration_fraction,
+                   help="share of rows held out to fit the temperature and the auto-resolve thresholds")
     g.add_argument("--force", action="store_true", help="train even when class balance entropy < 0.5")
     g.add_argument("--seed", type=int, default=d.seed, help="split + training seed")
     m = p.add_argument_group("model")
@@ -337,8 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--min-macro-f1", type=float, default=d.min_macro_f1, help="release gate")
     e.add_argument("--min-accuracy", type=float, default=d.min_accuracy, help="release gate")
     e.add_argument("--min-per-class-f1", type=float, default=d.min_per_class_f1, help="release gate")
-    e.add_argument("--threshold", type=float, default=d.threshold,
-                   help="confidence threshold reported for coverage / out-of-scope rows")
+    e.add_argument("--threshold", type=float, default=None,
+                   help="confidence threshold reported for coverage / out-of-scope rows (default: the "
+                        "calibrated auto-resolve threshold)")
     e.add_argument("--temperature-rule", choices=["nll", "ci95"], default=d.temperature_rule,
                    help="nll: temperature minimising validation NLL; ci95: the largest temperature within "
                         "its 95%% likelihood interval (guards against T->0 on a perfectly separated val set)")
@@ -360,6 +410,7 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
         lr=args.lr, batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay, seed=args.seed, class_weights=args.class_weights,
         patience=args.patience, force=args.force, max_per_class=args.max_per_class,
+        calibration_fraction=args.calibration_fraction,
         min_macro_f1=args.min_macro_f1, min_accuracy=args.min_accuracy,
         min_per_class_f1=args.min_per_class_f1, threshold=args.threshold, threads=args.threads,
         temperature_rule=args.temperature_rule,
@@ -377,7 +428,8 @@ def _validate(cfg: TrainConfig) -> None:
         (cfg.lora_r >= 1, "--lora-r must be >= 1"),
         (0 <= cfg.lora_dropout < 1, "--lora-dropout must be in [0, 1)"),
         (cfg.max_per_class is None or cfg.max_per_class >= 3, "--max-per-class must be >= 3"),
-        (0 < cfg.threshold <= 1, "--threshold must be in (0, 1]"),
+        (cfg.threshold is None or 0 < cfg.threshold <= 1, "--threshold must be in (0, 1]"),
+        (0 < cfg.calibration_fraction < 0.5, "--calibration-fraction must be in (0, 0.5)"),
     ]
     for ok, msg in checks:
         if not ok:

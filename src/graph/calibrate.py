@@ -1,31 +1,47 @@
-"""Fit per-intent auto-resolve thresholds with a conservative precision guarantee.
+"""Fit auto-resolve thresholds with a precision guarantee that holds for what the router compares.
 
-    python -m src.graph.calibrate --model models/intent            # the bundle's frozen val split
+    python -m src.graph.calibrate --model models/intent            # the bundle's calibration split
     python -m src.graph.calibrate --model models/intent --data held_out.csv
 
-Two scopes for the statistical guarantee:
+Training runs this as its last step, so a trained bundle is complete; run it again to recalibrate on
+fresh labelled tickets (``--data``). The test split is refused (it is for the final numbers only),
+and so is the validation split (it chose the epoch, so its errors are optimistic).
 
-* ``--scope pooled`` (default): the guarantee is on what users care about, the precision of *all*
-  auto-resolved tickets. Pick the lowest global threshold such that, after the per-intent checks
-  below, the auto-resolved held-out set has a one-sided Clopper–Pearson lower bound on precision of
-  at least ``--target`` (default 0.99). Per intent: fewer than ``--min-support`` held-out tickets
-  predicted as that intent above the threshold -> ``None`` (not enough evidence: never
-  auto-resolves); a point precision below the target -> the intent's threshold is raised until it
-  meets it, or ``None`` when it never does.
-* ``--scope per-intent``: the bound must hold for every intent on its own. Stricter, and it needs a
-  lot of data: a 0.99 lower bound at 95 % confidence needs >= 299 correct predictions in a row per
-  intent, so with ~100 held-out rows per intent every intent stays ``None``.
+What is tested: the router auto-resolves a ticket only when ``value > threshold``, and ``value`` is
+the calibrated probability minus uncalibrated penalties (``src.graph.confidence``), so every
+auto-resolved ticket has ``probability > threshold``. Calibration measures exactly that set, on text
+preprocessed and PII-masked as at runtime (:mod:`src.classifier.runtime_text`), through the backend
+the bundle serves with.
 
-The thresholds (with support and bounds) and a per-class reliability table are written into the
-bundle via ``update_bundle`` and into a JSON + Markdown report.
+The procedure is a fixed-sequence test (Learn-then-Test, Angelopoulos et al. 2021):
+
+* candidate thresholds are a fixed grid chosen before seeing any data (``threshold_grid``), from
+  1 - 1e-5 down to the floor (``TRIAGE_AUTO_THRESHOLD``), tested from the top down;
+* at each threshold t, H0 "precision of {probability > t} < target" is rejected when the one-sided
+  exact (Clopper–Pearson) lower bound at level 1 - alpha is >= target; the search stops at the first
+  threshold where it is not, and keeps the last one that passed;
+* the first tested threshold is the highest one with at least ``--min-support`` calibration tickets
+  above it (a rule on counts, never on correctness; sets grow as t falls, so it only skips the top).
+
+What the 95% holds for (alpha = 0.05): with probability >= 95% over the draw of the calibration split,
+the precision of tickets with calibrated probability above the chosen threshold is >= target —
+for tickets distributed like the calibration split (in-scope intents of the same data source). It
+does not cover out-of-scope tickets, drift, or labels that are wrong in the data; the router's
+out-of-distribution guards, caps and penalties exist for those and only remove tickets from the set.
+The skipped top of the grid (too few tickets to test) is assumed to be at least as precise as the
+target. The temperature is fitted on the same split (one scalar, by likelihood) before the test.
+
+``--scope pooled`` (default): one global threshold for all intents with >= ``--min-support``
+calibration predictions (the bound is on all auto-resolved tickets together; per-intent precision and
+bounds are reported, not guaranteed). Intents with fewer predictions never auto-resolve.
+``--scope per-intent``: one fixed-sequence test per intent, the bound holds for each intent on its
+own (a 0.99 bound needs >= 299 correct predictions of that intent: with ~100 per intent, none pass).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
@@ -36,35 +52,78 @@ import numpy as np
 
 from src.classifier.metrics import clopper_pearson_lower, expected_calibration_error, reliability_table
 
+GRID_SIZE = 200
+TOP_EXPONENT = -5.0  # the grid starts at 1 - 1e-5
+METHOD = "fixed-sequence test (Learn-then-Test), top-down, one-sided exact Clopper–Pearson"
+REFUSED_SPLITS = {
+    "test": "the test split is for the final numbers only; calibrating on it would make them optimistic",
+    "val": "the validation split chose the training epoch; a bound computed on it would be optimistic",
+}
 
-def fit_threshold(
-    confidences: Sequence[float], correct: Sequence[bool], *, target: float, alpha: float, min_support: int
+
+# ----------------------------------------------------------------------------------------- pure rules
+def threshold_grid(floor: float, size: int = GRID_SIZE) -> np.ndarray:
+    """Fixed candidate thresholds, highest first: ``1 - 10**x`` for x evenly spaced from -5 down to
+    ``log10(1 - floor)``. Dense near 1, where calibrated confidences of a good model live."""
+    floor = float(min(max(floor, 0.0), 1.0 - 10**TOP_EXPONENT))
+    exps = np.linspace(TOP_EXPONENT, np.log10(1.0 - floor), size)
+    return np.unique(1.0 - 10.0**exps)[::-1]
+
+
+def _stats(conf: np.ndarray, hit: np.ndarray, t: float, alpha: float) -> dict[str, Any]:
+    sel = conf > t
+    n, k = int(sel.sum()), int(hit[sel].sum())
+    return {"support": n, "correct": k, "precision": (k / n) if n else None,
+            "precision_lb": clopper_pearson_lower(k, n, alpha)}
+
+
+def fixed_sequence_threshold(
+    confidences: Sequence[float],
+    correct: Sequence[bool],
+    *,
+    target: float,
+    alpha: float,
+    min_support: int,
+    grid: Sequence[float],
 ) -> dict[str, Any]:
-    """Lowest threshold t with CP-lower-bound(precision of conf >= t) >= target (pure).
+    """Lowest grid threshold reached by the top-down fixed-sequence test (pure). See module docstring.
 
-    Returns ``{"auto_resolve": t | None, "support", "correct", "precision", "precision_lb"}`` for the
-    chosen set (or for the most confident set when none qualifies, so the report shows how far off).
+    Returns ``{"auto_resolve": t | None, "support", "correct", "precision", "precision_lb"}`` at the
+    chosen threshold (``probability > t``), plus ``first_tested``, ``tested`` (how many hypotheses were
+    tested) and ``stopped_at`` (the first threshold that failed, None if none did). With no threshold
+    passing, the statistics are those at the first tested threshold (how far from the target it is).
     """
     conf = np.asarray(confidences, dtype=float)
     hit = np.asarray(correct, dtype=bool)
-    order = np.argsort(-conf, kind="stable")
-    conf, hit = conf[order], hit[order]
-    best: dict[str, Any] | None = None
-    closest: dict[str, Any] = {"support": 0, "correct": 0, "precision": None, "precision_lb": 0.0}
-    cum_correct = np.cumsum(hit)
-    for i in range(len(conf)):
-        if i + 1 < len(conf) and conf[i + 1] == conf[i]:
-            continue  # a threshold admits every example with the same confidence
-        n, k = i + 1, int(cum_correct[i])
-        lb = clopper_pearson_lower(k, n, alpha)
-        row = {"support": n, "correct": k, "precision": k / n, "precision_lb": lb}
-        if lb > closest["precision_lb"]:
-            closest = row
-        if n >= min_support and lb >= target:
-            best = {**row, "auto_resolve": float(conf[i])}
-    if best is None:
-        return {"auto_resolve": None, **closest}
-    return best
+    chosen: dict[str, Any] | None = None
+    first: dict[str, Any] | None = None
+    tested, first_t, stopped = 0, None, None
+    for t in sorted((float(x) for x in grid), reverse=True):
+        row = _stats(conf, hit, t, alpha)
+        if row["support"] < min_support:
+            if tested:  # cannot happen: support only grows as t falls; kept as a guard
+                break
+            continue
+        tested += 1
+        if first is None:
+            first, first_t = row, t
+        if row["precision_lb"] < target:
+            stopped = t
+            break
+        chosen = {**row, "auto_resolve": t}
+    base = {"first_tested": first_t, "tested": tested, "stopped_at": stopped}
+    if chosen is not None:
+        return {**chosen, **base}
+    empty = {"support": 0, "correct": 0, "precision": None, "precision_lb": 0.0}
+    return {"auto_resolve": None, **(first or empty), **base}
+
+
+def _reliability(conf: np.ndarray, hit: np.ndarray) -> dict[str, Any]:
+    return {
+        "predicted": len(conf),
+        "ece": expected_calibration_error(conf.tolist(), hit.tolist(), n_bins=10) if len(conf) else None,
+        "table": reliability_table(conf.tolist(), hit.tolist(), n_bins=10),
+    }
 
 
 def calibrate(
@@ -76,194 +135,202 @@ def calibrate(
     target: float = 0.99,
     alpha: float = 0.05,
     min_support: int = 30,
-) -> dict[str, Any]:
-    """Per-intent thresholds + per-class reliability tables (pure)."""
-    y_true_a, y_pred_a = np.asarray(y_true), np.asarray(y_pred)
-    conf = np.asarray(confidences, dtype=float)
-    per_intent: dict[str, dict[str, Any]] = {}
-    reliability: dict[str, Any] = {}
-    for label in labels:
-        mask = y_pred_a == label
-        correct = (y_true_a[mask] == label).tolist()
-        per_intent[label] = fit_threshold(
-            conf[mask].tolist(), correct, target=target, alpha=alpha, min_support=min_support
-        )
-        ece = expected_calibration_error(conf[mask].tolist(), correct, n_bins=10) if mask.any() else None
-        reliability[label] = {
-            "predicted": int(mask.sum()),
-            "ece": ece,
-            "table": reliability_table(conf[mask].tolist(), correct, n_bins=10),
-        }
-    correct_all = (y_true_a == y_pred_a).tolist()
-    return {
-        "target_precision": target,
-        "alpha": alpha,
-        "min_support": min_support,
-        "n": len(y_true_a),
-        "accuracy": float(np.mean(correct_all)) if len(correct_all) else None,
-        "ece": expected_calibration_error(conf.tolist(), correct_all) if len(correct_all) else None,
-        "per_intent": per_intent,
-        "reliability": reliability,
-    }
-
-
-def _tighten(
-    conf: np.ndarray, hit: np.ndarray, start: float, *, target: float, min_support: int
-) -> float | None:
-    """Lowest threshold >= ``start`` whose set has point precision >= target and enough support."""
-    for t in [start, *np.unique(conf[conf > start])]:
-        sel = conf >= t
-        n = int(sel.sum())
-        if n < min_support:
-            return None
-        if hit[sel].mean() >= target:
-            return float(t)
-    return None
-
-
-def calibrate_pooled(
-    labels: list[str],
-    y_true: Sequence[str],
-    y_pred: Sequence[str],
-    confidences: Sequence[float],
-    *,
-    target: float = 0.99,
-    alpha: float = 0.05,
-    min_support: int = 30,
     floor: float = 0.0,
+    scope: str = "pooled",
+    grid_size: int = GRID_SIZE,
 ) -> dict[str, Any]:
-    """Global threshold with a pooled precision bound, plus per-intent evidence checks (pure).
+    """Thresholds per intent (pooled or per-intent scope) + per-class reliability tables (pure).
 
-    ``floor`` keeps thresholds at or above the configured auto-resolve cut-off: held-out data is
-    in-scope by construction, and out-of-scope tickets in production tend to land in the middle.
+    Every per-intent row reports support, precision and its lower bound *at that intent's threshold*.
     """
+    if scope not in ("pooled", "per-intent"):
+        raise ValueError(f"scope must be 'pooled' or 'per-intent', not {scope!r}")
     y_true_a, y_pred_a = np.asarray(y_true), np.asarray(y_pred)
     conf = np.asarray(confidences, dtype=float)
-    correct = y_true_a == y_pred_a
-    base = calibrate(labels, y_true, y_pred, confidences, target=target, alpha=alpha, min_support=min_support)
-    by_label = {label: y_pred_a == label for label in labels}
-    for t in [floor, *np.unique(conf[conf > floor])]:
-        per_intent: dict[str, dict[str, Any]] = {}
-        auto = np.zeros(len(conf), dtype=bool)
-        for label, mask in by_label.items():
-            sel = mask & (conf >= t)
-            n, k = int(sel.sum()), int(correct[sel].sum())
-            row: dict[str, Any] = {
-                "support": n, "correct": k, "precision": (k / n) if n else None,
-                "precision_lb": clopper_pearson_lower(k, n, alpha),
-            }
-            thr = None if n < min_support else _tighten(
-                conf[mask], correct[mask], float(t), target=target, min_support=min_support
-            )
-            row["auto_resolve"] = thr
-            row["why"] = (
-                f"only {n} held-out predictions above the threshold (< {min_support})" if n < min_support
-                else "ok" if thr == float(t) else "raised to meet the target" if thr is not None
-                else "precision below target at every threshold"
-            )
-            if thr is not None:
-                auto |= mask & (conf >= thr)
+    hit = y_true_a == y_pred_a
+    grid = threshold_grid(floor, grid_size)
+    masks = {label: y_pred_a == label for label in labels}
+    per_intent: dict[str, dict[str, Any]] = {}
+    result: dict[str, Any] = {
+        "method": METHOD, "scope": scope, "target_precision": target, "alpha": alpha,
+        "min_support": min_support, "floor": floor, "grid": {"size": len(grid), "top": float(grid[0]),
+                                                             "bottom": float(grid[-1])},
+        "n": len(conf), "accuracy": float(hit.mean()) if len(hit) else None,
+        "ece": expected_calibration_error(conf.tolist(), hit.tolist()) if len(hit) else None,
+        "reliability": {label: _reliability(conf[m], hit[m]) for label, m in masks.items()},
+    }
+    if scope == "per-intent":
+        for label, m in masks.items():
+            row = fixed_sequence_threshold(conf[m], hit[m], target=target, alpha=alpha,
+                                           min_support=min_support, grid=grid)
+            if row["auto_resolve"] is not None:
+                row["why"] = "ok"
+            elif row["tested"] == 0:
+                row["why"] = f"only {int(m.sum())} calibration predictions (< {min_support})"
+            else:
+                row["why"] = "lower bound below the target at the first tested threshold"
             per_intent[label] = row
-        n_auto, k_auto = int(auto.sum()), int(correct[auto].sum())
-        lb = clopper_pearson_lower(k_auto, n_auto, alpha)
-        if n_auto and lb >= target:
-            return {
-                **base, "scope": "pooled", "global_threshold": float(t), "per_intent": per_intent,
-                "pooled": {"support": n_auto, "correct": k_auto, "precision": k_auto / n_auto,
-                           "precision_lb": lb, "coverage": n_auto / len(conf)},
-            }
-    never = {label: {**row, "auto_resolve": None, "why": "no threshold meets the pooled bound"}
-             for label, row in base["per_intent"].items()}
-    return {**base, "scope": "pooled", "global_threshold": None, "per_intent": never,
-            "pooled": {"support": 0, "correct": 0, "precision": None, "precision_lb": 0.0, "coverage": 0.0}}
+        return {**result, "per_intent": per_intent, "global_threshold": None, "pooled": None}
+
+    eligible = {label for label, m in masks.items() if int(m.sum()) >= min_support}
+    pool = np.isin(y_pred_a, sorted(eligible)) if eligible else np.zeros(len(conf), dtype=bool)
+    pooled = fixed_sequence_threshold(conf[pool], hit[pool], target=target, alpha=alpha,
+                                      min_support=min_support, grid=grid)
+    t = pooled["auto_resolve"]
+    at = t if t is not None else (pooled["first_tested"] if pooled["first_tested"] is not None else floor)
+    for label, m in masks.items():
+        row = _stats(conf[m], hit[m], at, alpha)
+        if label not in eligible:
+            why = f"only {int(m.sum())} calibration predictions (< {min_support})"
+            row.update(auto_resolve=None, why=why)
+        elif t is None:
+            row.update(auto_resolve=None, why="no global threshold passed the test")
+        else:
+            row.update(auto_resolve=t, why="ok")
+        per_intent[label] = row
+    pooled_row = {k: pooled[k] for k in ("support", "correct", "precision", "precision_lb", "first_tested",
+                                         "tested", "stopped_at")}
+    pooled_row["coverage"] = pooled["support"] / len(conf) if len(conf) and t is not None else 0.0
+    pooled_row["eligible_intents"] = len(eligible)
+    return {**result, "per_intent": per_intent, "global_threshold": t, "pooled": pooled_row}
 
 
-def thresholds_for_bundle(result: dict[str, Any], current: dict[str, Any]) -> dict[str, Any]:
-    """Bundle thresholds: keep the global cut-offs, replace per_intent (numbers only, None = never)."""
+def guarantee_text(result: dict[str, Any]) -> str:
+    """One plain sentence on what the bound holds for (stored with the thresholds and in reports)."""
+    level = f"{100 * (1 - result['alpha']):.0f}%"
+    who = ("all auto-resolved tickets together (intents with enough calibration data)"
+           if result["scope"] == "pooled" else "each intent separately")
+    return (f"With probability >= {level} over the draw of the calibration split, the precision of "
+            f"{who} with calibrated probability above the threshold is >= {result['target_precision']}, "
+            "for in-scope tickets distributed like the calibration data; out-of-scope tickets and drift "
+            "are not covered (the router's guards handle those and only remove tickets).")
+
+
+def thresholds_for_bundle(result: dict[str, Any], current: dict[str, Any], *,
+                          fingerprint: dict[str, str], provenance: dict[str, Any]) -> dict[str, Any]:
+    """thresholds.json: source "calibrated", per-intent numbers at their threshold, and provenance."""
     per_intent = {
         label: {
             "auto_resolve": row["auto_resolve"],
             "support": row["support"],
+            "precision": None if row["precision"] is None else round(float(row["precision"]), 6),
             "precision_lb": round(float(row["precision_lb"]), 6),
         }
         for label, row in result["per_intent"].items()
     }
+    global_t = result.get("global_threshold")
     return {
-        "auto_resolve": current.get("auto_resolve", 0.85),
+        "source": "calibrated",
+        "auto_resolve": max(float(global_t), float(current.get("auto_resolve", 0.85)))
+        if global_t is not None else float(current.get("auto_resolve", 0.85)),
         "suggest": current.get("suggest", 0.60),
         "per_intent": per_intent,
         "calibration": {
+            "method": result["method"],
+            "guarantee": guarantee_text(result),
             "target_precision": result["target_precision"],
             "alpha": result["alpha"],
             "min_support": result["min_support"],
-            "scope": result.get("scope", "per-intent"),
-            "global_threshold": result.get("global_threshold"),
+            "scope": result["scope"],
+            "floor": result["floor"],
+            "global_threshold": global_t,
             "pooled": result.get("pooled"),
             "n": result["n"],
-            "data": result.get("data"),
+            "model_fingerprint": fingerprint,
             "fitted_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **provenance,
         },
     }
 
 
+# ------------------------------------------------------------------------------------------- reports
+def _fmt(x: float | None, nd: int = 4) -> str:
+    return "-" if x is None else f"{x:.{nd}f}"
+
+
 def _rule_lines(result: dict[str, Any]) -> list[str]:
-    level = f"one-sided {100 * (1 - result['alpha']):.0f}% Clopper–Pearson lower bound"
-    if result.get("scope") != "pooled":
-        return [f"- rule (per-intent): lowest threshold with {level} on precision >= "
-                f"{result['target_precision']} and >= {result['min_support']} auto-resolved tickets"]
-    pooled = result["pooled"]
-    lines = [f"- rule (pooled): lowest global threshold whose auto-resolved set has a {level} on precision "
-             f">= {result['target_precision']}; an intent needs >= {result['min_support']} held-out "
-             "predictions above it (else never auto-resolves) and is raised until its point precision "
-             "meets the target"]
-    if result.get("global_threshold") is None:
-        return [*lines, "- no global threshold meets the bound: nothing auto-resolves"]
-    prec = pooled["precision"]
-    return [*lines, f"- global threshold {result['global_threshold']:.4f}: {pooled['support']} of "
-            f"{result['n']} held-out tickets auto-resolved (coverage {pooled['coverage']:.1%}), "
-            f"{pooled['correct']} correct, precision {prec:.4f}, lower bound {pooled['precision_lb']:.4f}"]
+    lines = [f"- method: {result['method']}; target precision {result['target_precision']}, alpha "
+             f"{result['alpha']}, min support {result['min_support']}, grid {result['grid']['size']} "
+             f"thresholds from {result['grid']['top']:.6f} down to {result['grid']['bottom']:.4f} (floor)",
+             f"- what holds: {guarantee_text(result)}"]
+    pooled = result.get("pooled")
+    if result["scope"] != "pooled" or pooled is None:
+        return lines
+    if result["global_threshold"] is None:
+        first = pooled["first_tested"]
+        where = "no threshold had enough support" if first is None else (
+            f"the first tested threshold {first:.6f} failed: {pooled['correct']}/{pooled['support']} "
+            f"correct, lower bound {pooled['precision_lb']:.4f}")
+        return [*lines, f"- no global threshold passed ({where}): nothing auto-resolves"]
+    return [*lines, f"- global threshold {result['global_threshold']:.6f} ({pooled['tested']} thresholds "
+            f"tested, stopped at {_fmt(pooled['stopped_at'], 6)}): {pooled['support']} of {result['n']} "
+            f"calibration tickets above it (coverage {pooled['coverage']:.1%}), {pooled['correct']} correct, "
+            f"precision {_fmt(pooled['precision'])}, lower bound {pooled['precision_lb']:.4f}"]
 
 
 def markdown_report(result: dict[str, Any], bundle: str, version: str, *, written: bool = True) -> str:
     state = f"version after update `{version}`" if written else f"version `{version}`; --dry-run: not written"
     lines = [
-        "# Per-intent auto-resolve thresholds",
+        "# Auto-resolve thresholds (calibration)",
         "",
         f"- bundle: `{bundle}` ({state})",
         f"- command: `python -m src.graph.calibrate {' '.join(result.get('argv', []))}`".rstrip(),
-        f"- held-out data: {result.get('data')}",
-        f"- hardware: {result.get('hardware', 'unknown')}",
-        f"- rows: {result['n']}, accuracy {result['accuracy']:.4f}, ECE {result['ece']:.4f}",
+        f"- calibration data: {result.get('data')}",
+        f"- commit: {result.get('commit', 'unknown')}; hardware: {result.get('hardware', 'unknown')}",
+        f"- rows: {result['n']} (after runtime preprocessing; {result.get('n_dropped', 0)} rejected by it), "
+        f"accuracy {_fmt(result['accuracy'])}, ECE {_fmt(result['ece'])}, temperature "
+        f"{_fmt(result.get('temperature'), 4)}",
         *_rule_lines(result),
         "",
-        "| intent | threshold | auto-resolved | correct | precision | precision LB | ECE |",
-        "|---|---|---|---|---|---|---|",
+        "Per intent, at that intent's own threshold (`probability > threshold`); per-intent bounds are "
+        "descriptive in the pooled scope.",
+        "",
+        "| intent | threshold | support | correct | precision | precision LB | ECE | note |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for label, row in result["per_intent"].items():
-        th = "never" if row["auto_resolve"] is None else f"{row['auto_resolve']:.4f}"
-        prec = "-" if row["precision"] is None else f"{row['precision']:.4f}"
+        th = "never" if row["auto_resolve"] is None else f"{row['auto_resolve']:.6f}"
         ece = result["reliability"][label]["ece"]
         lines.append(
-            f"| {label} | {th} | {row['support']} | {row['correct']} | {prec} | {row['precision_lb']:.4f} | "
-            f"{'-' if ece is None else f'{ece:.4f}'} |"
+            f"| {label} | {th} | {row['support']} | {row['correct']} | {_fmt(row['precision'])} | "
+            f"{row['precision_lb']:.4f} | {_fmt(ece)} | {row.get('why', '')} |"
         )
     n_auto = sum(r["auto_resolve"] is not None for r in result["per_intent"].values())
     lines += ["", f"{n_auto} of {len(result['per_intent'])} intents may auto-resolve.", ""]
     return "\n".join(lines)
 
 
-def _held_out(model: Path, data: str | None, part: str) -> tuple[list[str], list[str], str]:
+# ------------------------------------------------------------------------------------ data + bundle
+def held_out(model: Path, data: str | None, part: str) -> tuple[list[str], list[str], str]:
+    """(texts, labels, description) of the calibration data; rows overlapping training are removed."""
     import pandas as pd
 
-    from src.classifier.data import clean_labelled, load_labelled, split_from_manifest
+    from src.classifier.data import (
+        DataError,
+        clean_labelled,
+        load_labelled,
+        overlapping_rows,
+        split_from_manifest,
+    )
 
+    if part in REFUSED_SPLITS:
+        raise ValueError(f"--split {part} refused: {REFUSED_SPLITS[part]}")
+    manifest_path = model / "split_manifest.json"
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8")) if manifest_path.is_file() else None
     if data is not None:
         df, _ = clean_labelled(load_labelled(data), source=data)
-        return df["text"].tolist(), df["label"].tolist(), f"`{data}` (all rows)"
-    manifest_path = model / "split_manifest.json"
-    if not manifest_path.is_file():
+        note = ""
+        if manifest is not None:
+            overlap = overlapping_rows(df, manifest, ("train", "val"))
+            if overlap.any():
+                note = f"; {int(overlap.sum())} rows dropped (near twins of training/validation rows)"
+                df = df[~overlap]
+        return df["text"].tolist(), df["label"].tolist(), f"`{data}` (all rows{note})"
+    if manifest is None:
         raise ValueError(f"no --data given and no split manifest at {manifest_path}")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    if not manifest.get(part):
+        raise DataError(f"the split manifest has no {part!r} rows (bundle trained before the calibration "
+                        "split existed?): retrain, or pass --data FILE with held-out labelled tickets")
     sources = str(manifest["source"]).split(",")
     raw = pd.concat([load_labelled(s) for s in sources], ignore_index=True)
     df, _ = clean_labelled(raw, source=manifest["source"])
@@ -272,71 +339,142 @@ def _held_out(model: Path, data: str | None, part: str) -> tuple[list[str], list
     return df["text"].tolist(), df["label"].tolist(), description
 
 
+def calibrate_bundle(
+    model: Path,
+    texts: Sequence[str],
+    y_true: Sequence[str],
+    *,
+    description: str,
+    target: float,
+    alpha: float,
+    min_support: int,
+    floor: float,
+    scope: str = "pooled",
+    temperature_rule: str | None = None,
+    dry_run: bool = False,
+    progress: bool = True,
+    settings: Any = None,
+) -> tuple[dict[str, Any], str]:
+    """Runtime-preprocess ``texts``, score them with the served backend, optionally refit the
+    temperature (``temperature_rule`` "nll" | "ci95"), fit thresholds and write both into the bundle.
+
+    Returns (result, bundle version). Used by the CLI and as the last step of training.
+    """
+    from tqdm.auto import tqdm
+
+    from src.classifier.bundle import model_fingerprint, update_bundle
+    from src.classifier.calibration import fit_temperature
+    from src.classifier.inference import IntentClassifier
+    from src.classifier.metrics import softmax
+    from src.classifier.report import hardware_info
+    from src.classifier.runtime_text import runtime_view
+    from src.system_info import git_commit
+
+    view = runtime_view(list(texts), settings)
+    if not view.texts:
+        raise ValueError("no calibration row survives runtime preprocessing")
+    labels_true = [y_true[i] for i in view.kept]
+    clf = IntentClassifier.load(model)
+    known = set(clf.labels)
+    unknown = sorted(set(labels_true) - known)
+    if unknown:
+        raise ValueError(f"calibration labels the model does not know: {unknown[:10]} (calibrate on "
+                         "in-scope tickets; out-of-scope ones are measured by src.classifier.evaluate)")
+    chunks = [np.asarray(clf.logits(view.texts[i : i + 256]), dtype=np.float64)
+              for i in tqdm(range(0, len(view.texts), 256), desc="calibration logits", unit="batch",
+                            disable=not progress, file=sys.stderr)]
+    logits = np.concatenate(chunks)
+    temperature = clf.temperature
+    targets = [clf.labels.index(y) for y in labels_true]
+    if temperature_rule is not None:
+        temperature = fit_temperature(logits, targets, conservative=temperature_rule == "ci95")
+    probs = softmax(logits, temperature)
+    pred = [clf.labels[i] for i in probs.argmax(axis=1)]
+    result = calibrate(clf.labels, labels_true, pred, probs.max(axis=1).tolist(), target=target, alpha=alpha,
+                       min_support=min_support, floor=floor, scope=scope)
+    hw = hardware_info()
+    result.update(data=description, n_dropped=view.n_dropped, temperature=temperature,
+                  backend=clf.backend.name, commit=git_commit(),
+                  hardware=f"{hw['cpu']} ({hw['cpu_count']} CPUs), Python {hw['python']}")
+    version = clf.version
+    if not dry_run:
+        if temperature_rule is not None:
+            version = update_bundle(model, temperature=temperature, calibration_info={
+                "fit_on": "calibration", "rule": temperature_rule, "n": len(targets), "data": description})
+        from src.classifier.bundle import load_bundle_meta
+
+        meta = load_bundle_meta(model)
+        provenance = {"data": description, "bundle_version_before": version, "backend": clf.backend.name,
+                      "temperature": temperature, "n_dropped_by_preprocessing": view.n_dropped}
+        version = update_bundle(model, thresholds=thresholds_for_bundle(
+            result, clf.thresholds, fingerprint=model_fingerprint(meta), provenance=provenance))
+    return result, version
+
+
+def write_reports(
+    result: dict[str, Any], report_dir: Path, bundle: str, version: str, *, written: bool
+) -> Path:
+    report_dir.mkdir(parents=True, exist_ok=True)
+    report = {"bundle": bundle, "bundle_version": version, "guarantee": guarantee_text(result), **result}
+    (report_dir / "calibration_thresholds.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    md_path = report_dir / "calibration_thresholds.md"
+    md_path.write_text(markdown_report(result, bundle, version, written=written), encoding="utf-8")
+    return md_path
+
+
 def main(argv: list[str] | None = None) -> int:
     from src.config import get_settings
 
     settings = get_settings()
-    p = argparse.ArgumentParser(prog="python -m src.graph.calibrate", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m src.graph.calibrate", description=__doc__.split("\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", type=Path, default=settings.model_dir, help="classifier bundle directory")
-    p.add_argument("--data", help="labelled held-out file (default: the bundle's frozen val split)")
-    p.add_argument("--split", default="val", choices=["val", "test"], help="manifest split when no --data")
-    p.add_argument("--target", type=float, default=settings.calibration_target_precision)
-    p.add_argument("--alpha", type=float, default=0.05, help="one-sided CP bound level (default 0.05)")
-    p.add_argument("--min-support", type=int, default=settings.calibration_min_support)
+    p.add_argument("--data", help="labelled held-out file (default: the bundle's frozen calibration split); "
+                                  "rows that are near twins of training/validation rows are dropped")
+    p.add_argument("--split", default="calibration", choices=["calibration", "val", "test"],
+                   help="manifest split when no --data (val and test are refused: see --help text)")
+    p.add_argument("--target", type=float, default=settings.calibration_target_precision,
+                   help="precision the lower bound must reach")
+    p.add_argument("--alpha", type=float, default=0.05, help="one-sided error level of the test")
+    p.add_argument("--min-support", type=int, default=settings.calibration_min_support,
+                   help="fewest calibration tickets above a threshold (and per intent) to test it")
     p.add_argument("--floor", type=float, default=settings.auto_threshold,
-                   help="pooled scope: no threshold below this (default: TRIAGE_AUTO_THRESHOLD)")
+                   help="no threshold below this (default: TRIAGE_AUTO_THRESHOLD)")
     p.add_argument("--scope", choices=["pooled", "per-intent"], default="pooled",
                    help="where the precision bound must hold: all auto-resolved tickets, or each intent")
+    p.add_argument("--fit-temperature", choices=["nll", "ci95"], default=None,
+                   help="also refit the temperature on this data before fitting thresholds")
     p.add_argument("--report-dir", type=Path, default=Path("reports"))
     p.add_argument("--dry-run", action="store_true", help="write the report only, leave the bundle unchanged")
+    p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if not 0 < args.target < 1 or not 0 < args.alpha < 1:
         print("error: --target and --alpha must be in (0, 1)", file=sys.stderr)
         return 2
+    if args.min_support < 1 or not 0 <= args.floor < 1:
+        print("error: --min-support must be >= 1 and --floor in [0, 1)", file=sys.stderr)
+        return 2
 
-    from src.classifier.bundle import update_bundle
     from src.classifier.data import DataError
-    from src.classifier.inference import IntentClassifier
     from src.classifier.types import BundleError
 
     try:
-        clf = IntentClassifier.load(args.model)
-        texts, y_true, description = _held_out(args.model, args.data, args.split)
+        texts, y_true, description = held_out(args.model, args.data, args.split)
+        if not texts:
+            raise ValueError("the held-out data has no rows")
+        result, version = calibrate_bundle(
+            args.model, texts, y_true, description=description, target=args.target, alpha=args.alpha,
+            min_support=args.min_support, floor=args.floor, scope=args.scope,
+            temperature_rule=args.fit_temperature, dry_run=args.dry_run, progress=not args.no_progress,
+        )
     except (BundleError, DataError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not texts:
-        print("error: the held-out data has no rows", file=sys.stderr)
-        return 2
-    from tqdm import tqdm
-
-    preds = []
-    for start in tqdm(range(0, len(texts), 256), desc="predict", unit="batch", file=sys.stderr):
-        preds.extend(clf.predict(texts[start : start + 256]))
-    y_pred = [pr.label or "" for pr in preds]
-    conf = [pr.confidence for pr in preds]
-    if args.scope == "pooled":
-        result = calibrate_pooled(clf.labels, y_true, y_pred, conf, target=args.target, alpha=args.alpha,
-                                  min_support=args.min_support, floor=args.floor)
-    else:
-        result = calibrate(clf.labels, y_true, y_pred, conf, target=args.target, alpha=args.alpha,
-                           min_support=args.min_support)
-    result["data"] = description
     result["argv"] = list(sys.argv[1:] if argv is None else argv)
-    result["hardware"] = f"{platform.machine()}, {os.cpu_count()} CPU(s), Python {platform.python_version()}"
-    version = clf.version
-    if not args.dry_run:
-        version = update_bundle(args.model, thresholds=thresholds_for_bundle(result, clf.thresholds))
-    args.report_dir.mkdir(parents=True, exist_ok=True)
-    json_path = args.report_dir / "calibration_thresholds.json"
-    md_path = args.report_dir / "calibration_thresholds.md"
-    report = {"bundle": str(args.model), "bundle_version": version, **result}
-    json_path.write_text(json.dumps(report, indent=1), encoding="utf-8")
-    markdown = markdown_report(result, str(args.model), version, written=not args.dry_run)
-    md_path.write_text(markdown, encoding="utf-8")
+    md_path = write_reports(result, args.report_dir, str(args.model), version, written=not args.dry_run)
     n_auto = sum(r["auto_resolve"] is not None for r in result["per_intent"].values())
-    print(f"{n_auto}/{len(clf.labels)} intents may auto-resolve (target precision LB {args.target}); "
-          f"bundle version {version}; report {md_path}")
+    print(f"{n_auto}/{len(result['per_intent'])} intents may auto-resolve (target precision LB "
+          f"{args.target}); bundle version {version}; report {md_path}")
     return 0
 
 

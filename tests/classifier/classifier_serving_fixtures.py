@@ -64,6 +64,7 @@ def _manifest(rows: list[tuple[str, str]]) -> dict:
         "data_hash": hashlib.sha256(repr(rows).encode()).hexdigest(),
         "train": entries,
         "val": [],
+        "calibration": [],
         "test": [],
     }
 

@@ -18,8 +18,11 @@ from src.classifier.data import (
     load_labelled,
     near_duplicate_labels,
     normalise_labels,
+    normalise_text,
+    overlapping_rows,
     split_from_manifest,
     stratified_split,
+    text_key,
 )
 
 
@@ -163,15 +166,52 @@ def test_balance_warns_between_thresholds_and_refuses_below_unless_forced() -> N
 
 
 # ----------------------------------------------------------------------------------------- split
-def test_split_is_stratified_80_10_10() -> None:
+def test_split_is_stratified_70_10_10_10() -> None:
     clean, _ = clean_labelled(_frame({"a": 100, "b": 50, "c": 10}))
     parts = stratified_split(clean, seed=1)
+    assert list(parts) == ["train", "val", "calibration", "test"]
     counts = {p: parts[p]["label"].value_counts().to_dict() for p in parts}
-    assert counts["test"] == {"a": 10, "b": 5, "c": 1}
-    assert counts["val"] == {"a": 10, "b": 5, "c": 1}
-    assert counts["train"] == {"a": 80, "b": 40, "c": 8}
+    for part in ("test", "val", "calibration"):
+        assert counts[part] == {"a": 10, "b": 5, "c": 1}
+    assert counts["train"] == {"a": 70, "b": 35, "c": 7}
     ids = [set(parts[p]["id"]) for p in parts]
-    assert not (ids[0] & ids[1] or ids[0] & ids[2] or ids[1] & ids[2])
+    assert all(not (ids[i] & ids[j]) for i in range(4) for j in range(i + 1, 4))
+
+
+def test_near_twins_are_deduplicated_and_never_straddle_parts() -> None:
+    rows = [{"text": f"Where is order {i}?", "label": "track"} for i in range(60)]
+    rows += [{"text": f"where is ORDER {i}", "label": "track"} for i in range(60)]  # near twins: removed
+    rows += [{"text": f"cancel  order {i}!!", "label": "cancel"} for i in range(60)]
+    rows += [{"text": f"Cancel order {i}", "label": "refund"} for i in range(10)]  # label conflicts
+    clean, report = clean_labelled(pd.DataFrame(rows))
+    assert report.n_near_duplicates_removed == 60 and report.n_clean == 130
+    assert report.n_conflicting_texts == 10
+    assert report.label_conflicts[0]["labels"] == ["cancel", "refund"]
+    assert any("label conflicts" in line for line in report.summary_lines())
+    parts = stratified_split(clean, seed=3)
+    where = {g: p for p, frame in parts.items() for g in frame["group"]}
+    for p, frame in parts.items():  # both rows of a conflicting pair are in the same part
+        assert all(where[g] == p for g in frame["group"])
+    conflict_groups = clean.groupby("group")["label"].nunique()
+    conflict_groups = set(conflict_groups[conflict_groups > 1].index)
+    assert sum(len(set(f["group"]) & conflict_groups) for f in parts.values()) == 10
+
+
+def test_text_key_ignores_case_whitespace_and_punctuation_only() -> None:
+    assert text_key("Cancel   my order!") == text_key("cancel my order") == text_key(" CANCEL, my order. ")
+    assert text_key("cancel my order") != text_key("cancel my orders")
+    assert normalise_text("Where's {{Order Number}}?") == "where s order number"
+
+
+def test_overlapping_rows_flags_near_twins_of_training_rows() -> None:
+    clean, _ = clean_labelled(_frame({"a": 30, "b": 30}))
+    parts = stratified_split(clean, seed=2)
+    manifest = build_manifest(parts, seed=2, source="s", full=clean)
+    train_text = parts["train"]["text"].iloc[0]
+    external, _ = clean_labelled(pd.DataFrame({"text": [train_text.upper() + "!", "something new entirely"],
+                                               "label": ["a", "a"]}))
+    flagged = dict(zip(external["text"], overlapping_rows(external, manifest), strict=True))
+    assert flagged == {train_text.upper() + "!": True, "something new entirely": False}
 
 
 def test_manifest_is_deterministic_and_independent_of_row_order() -> None:
@@ -180,12 +220,12 @@ def test_manifest_is_deterministic_and_independent_of_row_order() -> None:
     m1 = build_manifest(stratified_split(clean, seed=5), seed=5, source="s", full=clean)
     m2 = build_manifest(stratified_split(shuffled, seed=5), seed=5, source="s", full=shuffled)
     m3 = build_manifest(stratified_split(clean, seed=6), seed=6, source="s", full=clean)
-    assert {k: m1[k] for k in ("train", "val", "test", "data_hash")} == {
-        k: m2[k] for k in ("train", "val", "test", "data_hash")
+    assert {k: m1[k] for k in ("train", "val", "calibration", "test", "data_hash")} == {
+        k: m2[k] for k in ("train", "val", "calibration", "test", "data_hash")
     }
     assert m1["test"] != m3["test"]
-    assert set(m1) >= {"seed", "source", "data_hash", "train", "val", "test"}
-    assert all(set(r) == {"id", "sha256"} for r in m1["train"])
+    assert set(m1) >= {"seed", "source", "data_hash", "train", "val", "calibration", "test"}
+    assert all(set(r) == {"id", "sha256", "group"} for r in m1["train"])
 
 
 def test_split_from_manifest_round_trip_and_detects_changed_data() -> None:

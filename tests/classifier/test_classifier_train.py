@@ -32,6 +32,10 @@ def test_tiny_bundle_learns_and_calibrates(tiny_bundle: Path) -> None:
         assert key in ev
     assert set(ev["per_class"]) == {"get_refund", "track_order", "recover_password", "cancel_subscription"}
     assert ev["train_seconds"] > 0 and ev["context"]["hardware"]["cpu_count"] >= 1
+    assert ev["context"]["backend"] == "onnx"  # the served model is the measured model
+    thresholds = _json(tiny_bundle / "thresholds.json")
+    assert thresholds["source"] == "calibrated" and "calibration split" in thresholds["calibration"]["data"]
+    assert ev["temperature"] == _json(tiny_bundle / "calibration.json")["temperature"]
     for name in ("eval.md", "eval_confusion_matrix.png", "eval_reliability.png"):
         assert (tiny_bundle / name).is_file()
 
@@ -49,7 +53,8 @@ def test_tiny_bundle_is_complete_and_saves_the_head(tiny_bundle: Path) -> None:
     assert any("pooler" in k for k in keys) and any(k.endswith("classifier.weight") for k in keys)
     assert not any("pooler" in k and "lora_" in k for k in keys)  # pooler trained fully, not LoRA'd
     manifest = _json(tiny_bundle / "split_manifest.json")
-    assert len(manifest["train"]) == 256 and len(manifest["val"]) == 32 and len(manifest["test"]) == 32
+    sizes = {part: len(manifest[part]) for part in ("train", "val", "calibration", "test")}
+    assert sizes == {"train": 224, "val": 32, "calibration": 32, "test": 32}
     assert (tiny_bundle / "onnx" / "model.int8.onnx").is_file()
 
 
@@ -76,7 +81,8 @@ def test_untrained_model_fails_gates_reuses_manifest_and_scores_external_test(
     assert ev["gates"]["passed"] is False and ev["gates"]["failing_classes"]
     assert ev["n_test"] == 4 and ev["out_of_scope"]["n"] == 2
     reused, original = _json(out / "split_manifest.json"), _json(tiny_bundle / "split_manifest.json")
-    assert reused["train"] == original["train"] and reused["val"] == original["val"]
+    for part in ("train", "val", "calibration"):
+        assert reused[part] == original[part]
     assert reused["seed"] == original["seed"] == 7
     assert reused["test_source"] == str(test_file) and len(reused["test"]) == 6
 
@@ -99,7 +105,11 @@ def test_evaluate_cli_reports_out_of_scope(tiny_bundle: Path, tmp_path: Path) ->
     assert ev["n_test"] == 4 and ev["threshold"] == 0.5
     oos = ev["out_of_scope"]
     assert oos["n"] == 3 and oos["auroc_confidence"] is not None
-    assert 0 <= oos["above_threshold"] <= 3
+    from src.classifier.inference import IntentClassifier
+
+    oos_texts = [t for t, lab in rows if lab == "oos"]
+    conf = [p.confidence for p in IntentClassifier.load(tiny_bundle).predict(oos_texts)]
+    assert oos["above_threshold"] == sum(c >= 0.5 for c in conf)
     assert (out.parent / "tiny_confusion_matrix.png").is_file() and out.with_suffix(".md").is_file()
 
 

@@ -218,7 +218,9 @@ class ClientBackend:
             params=models.SearchParams(
                 hnsw_ef=tuning.hnsw_ef,
                 exact=q.exact,
-                quantization=models.QuantizationSearchParams(rescore=True, oversampling=tuning.oversampling),
+                quantization=models.QuantizationSearchParams(
+                    ignore=q.exact, rescore=True, oversampling=tuning.oversampling
+                ),
             ),
             with_payload=q.with_payload,
         )

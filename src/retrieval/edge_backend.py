@@ -172,7 +172,9 @@ class EdgeBackend:
             params=qe.SearchParams(
                 hnsw_ef=tuning.hnsw_ef,
                 exact=q.exact,
-                quantization=qe.QuantizationSearchParams(rescore=True, oversampling=tuning.oversampling),
+                quantization=qe.QuantizationSearchParams(
+                    ignore=q.exact, rescore=True, oversampling=tuning.oversampling
+                ),
             ),
             with_payload=q.with_payload,
         )

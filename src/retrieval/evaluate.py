@@ -1,14 +1,18 @@
 """``python -m src.retrieval.evaluate --corpus FILE --queries FILE --json OUT``: retrieval quality and speed.
 
-Builds a throw-away knowledge base from ``--corpus`` (local mode in a temp folder, so the real
-``data/qdrant`` is untouched and the ingest rate is measured too), then searches with labelled
-queries that are *not* in the corpus: same-intent precision@k, MRR, hit rate, and search latency
-p50/p95 including the query embedding. Writes OUT (JSON) and a Markdown summary next to it.
+Builds a throw-away knowledge base from ``--corpus`` (embedded in a temp folder, so the real
+``data/qdrant`` is untouched and the ingest rate is measured too; or a throw-away collection on
+the server given by ``--qdrant-url``), then searches with labelled queries that are *not* in the
+corpus: same-intent precision@k, MRR, hit rate, and search latency p50/p95 including the query
+embedding, for dense search, hybrid (dense + BM25, RRF) or both (``--mode``). A corpus without a
+reply column (e.g. CLINC150) gets placeholder replies: quality depends on texts and labels only.
+Writes OUT (JSON) and a Markdown summary next to it.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -17,12 +21,15 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pydantic import SecretStr
 from tqdm import tqdm
 
 from src.config import get_settings
@@ -153,8 +160,43 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--backend", choices=["auto", "onnx", "torch"], default=None, help="embedder (default: settings)"
     )
+    p.add_argument(
+        "--mode",
+        choices=["dense", "hybrid", "both"],
+        default="dense",
+        help="dense vectors, dense + BM25 fused with RRF, or both on the same store (default dense)",
+    )
+    p.add_argument(
+        "--qdrant-url",
+        default=None,
+        help="evaluate against a Qdrant server (a throw-away collection, dropped afterwards) instead of "
+        "an embedded store in a temp folder",
+    )
+    p.add_argument(
+        "--qdrant-api-key", default=None, help="API key for --qdrant-url (or TRIAGE_QDRANT_API_KEY)"
+    )
     p.add_argument("--no-progress", action="store_true")
     return p
+
+
+def _modes_table(report: dict) -> list[str]:
+    """Dense vs hybrid side by side when both ran (same store, same queries)."""
+    modes = report.get("modes") or {}
+    if len(modes) < 2:
+        return [""]
+    k = report["k"]
+    lines = [
+        "",
+        f"| mode | precision@{k} | 95% interval | MRR@{k} | p50 ms | p95 ms |",
+        "|---|---:|---|---:|---:|---:|",
+    ]
+    for name, m in modes.items():
+        lo, hi = m["precision_at_k_ci95"]
+        lines.append(
+            f"| {name} | {m['precision_at_k']:.4f} | {lo:.4f} – {hi:.4f} | {m['mrr']:.4f} "
+            f"| {m['latency_ms']['p50']:.1f} | {m['latency_ms']['p95']:.1f} |"
+        )
+    return [*lines, ""]
 
 
 def _summary_markdown(report: dict) -> str:
@@ -171,7 +213,9 @@ def _summary_markdown(report: dict) -> str:
         f"{report['queries']['distinct_unseen']} distinct texts not in the corpus, "
         f"seed {report['queries']['seed']}).",
         f"Embedding model `{env['embedding_model']}` ({env['embedding_backend']}), "
-        f"Qdrant {env['qdrant_mode']}, k = {report['k']}.",
+        f"Qdrant {env['qdrant_mode']}, k = {report['k']}, mode `{report['mode']}`"
+        + (" (corpus has no replies: placeholders)" if report["corpus"].get("placeholder_replies") else "")
+        + ".",
         "",
         "| metric | value | target | met |",
         "|---|---:|---:|:---:|",
@@ -190,7 +234,7 @@ def _summary_markdown(report: dict) -> str:
         f"| ingest rate (mask + dedupe + embed + upsert) | {ing['tickets_per_s']:.0f} tickets/s | "
         f"≥ {TARGETS['ingest_tickets_per_s']:.0f} | {'yes' if t['ingest_tickets_per_s'] else 'no'} |",
         f"| ingest per CPU-second | {ing['tickets_per_cpu_s']:.0f} tickets | | |",
-        "",
+        *_modes_table(report),
         "Worst intents by precision: "
         + ", ".join(f"`{k}` {v:.3f}" for k, v in list(report["per_intent_precision"].items())[:5]),
         "",
@@ -211,6 +255,73 @@ def _summary_markdown(report: dict) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class ModeRun:
+    """Per-query outcomes of one retrieval mode over the query sample."""
+
+    precisions: list[float] = field(default_factory=list)
+    rrs: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=list)
+    cpu_times: list[float] = field(default_factory=list)
+    per_intent: dict[str, list[float]] = field(default_factory=dict)
+    wrong: dict[str, Counter[str]] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "precision_at_k": round(statistics.fmean(self.precisions), 4),
+            "precision_at_k_ci95": bootstrap_ci(self.precisions),
+            "mrr": round(statistics.fmean(self.rrs), 4),
+            "hit_rate_at_k": round(statistics.fmean(1.0 if r > 0 else 0.0 for r in self.rrs), 4),
+            "latency_ms": {
+                "p50": round(percentile_ms(self.latencies, 50), 2),
+                "p95": round(percentile_ms(self.latencies, 95), 2),
+                "mean": round(1000 * statistics.fmean(self.latencies), 2),
+            },
+        }
+
+
+def run_mode(
+    kb: KnowledgeBase, texts: list[str], labels: list[str], k: int, hybrid: bool, progress: bool
+) -> ModeRun:
+    """Search every query once (query embedding included in the latency) and score the hits."""
+    run = ModeRun()
+    for q in texts[:10]:  # warm-up: first calls allocate
+        kb.search(q, k=k, hybrid=hybrid)
+    pairs = list(zip(texts, labels, strict=True))
+    desc = "search (hybrid)" if hybrid else "search (dense)"
+    for q, label in tqdm(pairs, desc=desc, disable=not progress, file=sys.stderr):
+        t0, c0 = time.perf_counter(), time.process_time()
+        hits = kb.search(q, k=k, hybrid=hybrid)
+        run.latencies.append(time.perf_counter() - t0)
+        run.cpu_times.append(time.process_time() - c0)
+        hit_labels = [h.ticket.intent for h in hits]
+        p = precision_at_k(hit_labels, label, k)
+        run.precisions.append(p)
+        run.rrs.append(reciprocal_rank(hit_labels, label, k))
+        run.per_intent.setdefault(label, []).append(p)
+        run.wrong.setdefault(label, Counter()).update(str(h) for h in hit_labels if h != label)
+    return run
+
+
+NO_REPLY = "(no reply in the evaluation corpus)"
+
+
+def corpus_with_replies(path: Path, mapping_text: str, label: str | None, out_dir: Path) -> Path:
+    """A copy of a labelled-utterance corpus (e.g. CLINC150) with a placeholder reply per row.
+
+    Retrieval quality only depends on the texts and labels; ingest requires a reply column.
+    """
+    rows = read_rows(path)
+    target = out_dir / "corpus_with_replies.jsonl"
+    with target.open("w", encoding="utf-8") as f:
+        for r in rows.rows:
+            row = {"text": r.get(mapping_text), "response": NO_REPLY}
+            if label:
+                row["intent"] = r.get(label)
+            f.write(json.dumps(row) + "\n")
+    return target
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.k < 1:
@@ -224,45 +335,36 @@ def main(argv: list[str] | None = None) -> int:
     base = get_settings()
     load_before = [round(x, 2) for x in os.getloadavg()]
     tmp = tempfile.TemporaryDirectory(prefix="triage-retrieval-eval-")
+    collection = f"triage_eval_{uuid.uuid4().hex[:8]}"
     settings = base.model_copy(
-        update={"qdrant_url": None, "qdrant_path": Path(tmp.name), "qdrant_collection": "eval"}
+        update={"qdrant_url": args.qdrant_url, "qdrant_path": Path(tmp.name), "qdrant_collection": collection}
     )
+    if args.qdrant_api_key:
+        settings = settings.model_copy(update={"qdrant_api_key": SecretStr(args.qdrant_api_key)})
+    modes = ["dense", "hybrid"] if args.mode == "both" else [args.mode]
+    kb: KnowledgeBase | None = None
     try:
         corpus_rows = read_rows(args.corpus)
-        mapping = resolve_columns(corpus_rows.columns, {})
+        try:
+            mapping = resolve_columns(corpus_rows.columns, {})
+            corpus = args.corpus
+        except SourceError:  # no reply column (raises again when the text column is missing too)
+            mapping = resolve_columns([*corpus_rows.columns, "response"], {})
+            corpus = corpus_with_replies(args.corpus, mapping["text"], mapping.get("intent"), Path(tmp.name))
         corpus_texts = {normalise(str(r.get(mapping["text"]) or "")) for r in corpus_rows.rows}
         queries, qinfo = load_queries(
             args.queries, corpus_texts, args.query_text_column, args.query_label_column
         )
         sample = stratified_sample(queries, "label", args.sample, args.seed)
         kb = KnowledgeBase(settings, embedder=get_embedder(settings.embedding_model, args.backend))
-        stats = ingest_file(args.corpus, settings=settings, kb=kb, progress=not args.no_progress)
-        # Search the way a service does: from a store opened fresh from disk (local mode grows its
-        # in-memory arrays during ingest, which would make brute-force search scan spare rows).
-        close_clients()
-        kb = KnowledgeBase(settings, embedder=kb.embedder)
+        stats = ingest_file(corpus, settings=settings, kb=kb, progress=not args.no_progress)
+        # Search the way a service does: from a store opened fresh (after ingest built the index).
+        if not args.qdrant_url:
+            close_clients()
+            kb = KnowledgeBase(settings, embedder=kb.embedder)
         texts, labels = sample.text.tolist(), sample.label.tolist()
-        for q in texts[:10]:  # warm-up: first calls allocate
-            kb.search(q, k=args.k)
-        latencies: list[float] = []
-        cpu_times: list[float] = []
-        precisions: list[float] = []
-        rrs: list[float] = []
-        per_intent: dict[str, list[float]] = {}
-        wrong: dict[str, Counter[str]] = {}
-        for q, label in tqdm(
-            list(zip(texts, labels, strict=True)), desc="search", disable=args.no_progress, file=sys.stderr
-        ):
-            t0, c0 = time.perf_counter(), time.process_time()
-            hits = kb.search(q, k=args.k)
-            latencies.append(time.perf_counter() - t0)
-            cpu_times.append(time.process_time() - c0)
-            hit_labels = [h.ticket.intent for h in hits]
-            p = precision_at_k(hit_labels, label, args.k)
-            precisions.append(p)
-            rrs.append(reciprocal_rank(hit_labels, label, args.k))
-            per_intent.setdefault(label, []).append(p)
-            wrong.setdefault(label, Counter()).update(str(h) for h in hit_labels if h != label)
+        runs = {m: run_mode(kb, texts, labels, args.k, m == "hybrid", not args.no_progress) for m in modes}
+        main_run = runs[modes[0]]
         embed_lat: list[float] = []
         for q in texts[:200]:
             t0 = time.perf_counter()
@@ -271,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
         filtered_lat: list[float] = []
         for q, label in list(zip(texts, labels, strict=True))[: args.filtered_sample]:
             t0 = time.perf_counter()
-            kb.search(q, k=args.k, intent=label)
+            kb.search(q, k=args.k, intent=label, hybrid=modes[0] == "hybrid")
             filtered_lat.append(time.perf_counter() - t0)
     except SourceError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -280,14 +382,24 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 3
     finally:
+        if args.qdrant_url and kb is not None:
+            with contextlib.suppress(Exception):  # best effort: the throw-away name is unique
+                kb.backend.drop()
         close_clients()
         tmp.cleanup()
 
     ingest = stats.as_dict()
+    summary = main_run.summary()
+    per_intent, wrong = main_run.per_intent, main_run.wrong
     report = {
         "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command": "python -m src.retrieval.evaluate " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "corpus": {"path": str(args.corpus), "sha256": _sha256(args.corpus), "columns": mapping},
+        "corpus": {
+            "path": str(args.corpus),
+            "sha256": _sha256(args.corpus),
+            "columns": mapping,
+            "placeholder_replies": corpus != args.corpus,
+        },
         "queries": {
             "path": str(args.queries),
             "sha256": _sha256(args.queries),
@@ -296,18 +408,12 @@ def main(argv: list[str] | None = None) -> int:
             **qinfo,
         },
         "k": args.k,
-        "precision_at_k": round(statistics.fmean(precisions), 4),
-        "precision_at_k_ci95": bootstrap_ci(precisions),
-        "mrr": round(statistics.fmean(rrs), 4),
-        "hit_rate_at_k": round(statistics.fmean(1.0 if r > 0 else 0.0 for r in rrs), 4),
-        "latency_ms": {
-            "p50": round(percentile_ms(latencies, 50), 2),
-            "p95": round(percentile_ms(latencies, 95), 2),
-            "mean": round(1000 * statistics.fmean(latencies), 2),
-        },
+        "mode": modes[0],
+        **summary,
+        "modes": {m: r.summary() for m, r in runs.items()},
         "cpu_ms_per_search": {
-            "p50": round(percentile_ms(cpu_times, 50), 2),
-            "p95": round(percentile_ms(cpu_times, 95), 2),
+            "p50": round(percentile_ms(main_run.cpu_times, 50), 2),
+            "p95": round(percentile_ms(main_run.cpu_times, 95), 2),
         },
         "embed_latency_ms": {
             "p50": round(percentile_ms(embed_lat, 50), 2),
@@ -332,9 +438,17 @@ def main(argv: list[str] | None = None) -> int:
             "torch_threads": torch.get_num_threads(),
             "load_avg_before": load_before,
             "load_avg_after": [round(x, 2) for x in os.getloadavg()],
-            "embedding_model": kb.embedder.model_id,
-            "embedding_backend": type(kb.embedder).__name__,
-            "qdrant_mode": "local (embedded, on disk)",
+            "embedding_model": settings.embedding_model if kb is None else kb.embedder.model_id,
+            "embedding_backend": type(kb.embedder).__name__ if kb is not None else "",
+            "qdrant_mode": f"server {args.qdrant_url}"
+            if args.qdrant_url
+            else f"embedded ({settings.qdrant_embedded})",
+            "hnsw": {
+                "m": settings.qdrant_hnsw_m,
+                "ef_construct": settings.qdrant_hnsw_ef_construct,
+                "ef": settings.qdrant_hnsw_ef,
+                "quantization": settings.qdrant_quantization,
+            },
             "shared_cpu": True,
         },
     }
@@ -346,11 +460,13 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     args.out.with_suffix(".md").write_text(_summary_markdown(report))
-    print(
-        f"precision@{args.k}={report['precision_at_k']:.4f} mrr={report['mrr']:.4f} "
-        f"p50={report['latency_ms']['p50']:.1f}ms p95={report['latency_ms']['p95']:.1f}ms "
-        f"ingest={ingest['tickets_per_s']:.0f}/s queries={len(texts)} -> {args.out}"
-    )
+    for m, r in report["modes"].items():
+        print(
+            f"{m}: precision@{args.k}={r['precision_at_k']:.4f} {r['precision_at_k_ci95']} "
+            f"mrr={r['mrr']:.4f} "
+            f"p50={r['latency_ms']['p50']:.1f}ms p95={r['latency_ms']['p95']:.1f}ms"
+        )
+    print(f"ingest={ingest['tickets_per_s']:.0f}/s queries={len(texts)} -> {args.out}")
     return 0
 
 

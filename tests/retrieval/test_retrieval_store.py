@@ -298,6 +298,26 @@ def test_evaluate_cli_writes_json_and_markdown(tmp_path: Path, capsys) -> None:
     assert "precision@2" in out.with_suffix(".md").read_text()
 
 
+def test_evaluate_compares_dense_and_hybrid_on_a_corpus_without_replies(tmp_path: Path) -> None:
+    """CLINC150-style corpus (text, label; no replies): placeholder replies, both modes reported."""
+    corpus = tmp_path / "train.csv"
+    corpus.write_text(
+        "text,label\n"
+        + "".join(f"{t},{label}\n" for t, label, _, _ in CORPUS if "," not in t)
+        .replace("cancel_order", "cancel")
+    )
+    queries = tmp_path / "test.csv"
+    queries.write_text("text,label\nmy parcel is late where is it,track_order\ncancel the order,cancel\n")
+    out = tmp_path / "eval.json"
+    args = ["--corpus", str(corpus), "--queries", str(queries), "--json", str(out), "--k", "2"]
+    assert evaluate_cli.main([*args, "--sample", "0", "--mode", "both", "--no-progress"]) == 0
+    report = json.loads(out.read_text())
+    assert report["corpus"]["placeholder_replies"] is True and report["ingest"]["upserted"] > 5
+    assert set(report["modes"]) == {"dense", "hybrid"} and report["mode"] == "dense"
+    assert report["modes"]["dense"]["precision_at_k"] == report["precision_at_k"]
+    assert "| hybrid |" in out.with_suffix(".md").read_text()
+
+
 def test_onnx_and_torch_backends_give_the_same_vectors() -> None:
     onnx, torch_e = get_embedder(backend="onnx"), get_embedder(backend="torch")
     assert onnx.model_id == torch_e.model_id and onnx.dimension == torch_e.dimension

@@ -45,8 +45,10 @@ def call_with_timeout(fn: Callable[[], Any], timeout_s: float | None) -> Any:
     """Run ``fn`` with a deadline (in a worker thread that keeps the tracing context)."""
     if not timeout_s or timeout_s <= 0:
         return fn()
+    from src.llm.deadline import run_with_deadline  # the LLM calls inside stop at the deadline themselves
+
     ctx = contextvars.copy_context()
-    future = _executor().submit(ctx.run, fn)
+    future = _executor().submit(ctx.run, run_with_deadline, timeout_s, fn)
     try:
         return future.result(timeout=timeout_s)
     except concurrent.futures.TimeoutError as exc:

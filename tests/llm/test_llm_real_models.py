@@ -71,7 +71,9 @@ def test_local_smollm2_draft_is_non_empty(local_provider: LocalProvider) -> None
     analysis = analyze(TICKET, local_provider)
     d = draft(TICKET, analysis, HITS, local_provider, max_tokens=96)
     assert d.text.strip()
-    assert d.evidence_ids == ["kb-7"]
+    assert d.evidence_ids in ([], ["kb-7"])  # only what the model itself cited is recorded
+    if not d.evidence_ids:
+        assert "no_citation" in d.flags and not d.reliable
     assert d.usage is not None and d.usage.tokens_out > 0
 
 
@@ -153,3 +155,46 @@ def test_prompt_prefix_cache_keeps_greedy_output() -> None:
     # the cap counts the logits copy each saved state carries, so it really bounds memory
     held = sum(st.scores.nbytes + st.llama_state_size for st in cache.cache_state.values())
     assert cache.cache_size >= held and cache.cache_size <= 256 << 20
+
+
+# --- issue #10 item 16: a node timeout stops local generation and frees the model ---------------------
+
+STORY = ("You are a storyteller. Never stop early.", "Write a very long story about a cat, 400 words.")
+
+
+def test_local_generation_stops_at_the_deadline_and_the_next_call_works() -> None:
+    from src.llm.deadline import deadline_scope
+    from src.llm.types import LLMTimeout
+
+    path = smollm2_path()
+    assert path is not None
+    provider = LocalProvider(path, model="smollm2", n_ctx=1024, n_threads=1)
+    provider.complete_text("Be brief.", "Say hi.", max_tokens=2)  # loaded and warm
+    start = time.monotonic()
+    provider.complete_text(*STORY, max_tokens=2)  # what the stop may cost: reading the prompt + a token
+    first_tokens_s = time.monotonic() - start
+    start = time.monotonic()
+    with deadline_scope(0.4), pytest.raises(LLMTimeout, match="deadline"):
+        provider.complete_text(*STORY, max_tokens=400)
+    # stopped within a token or two of the deadline (on a busy shared CPU), not after 400 tokens
+    assert time.monotonic() - start < 0.4 + 2 * first_tokens_s + 1.0
+    text, usage = provider.complete_text("Be brief.", "Say hello.", max_tokens=6)
+    assert text.strip() and 0 < usage.tokens_out <= 6 and usage.tokens_in > 0
+
+
+def test_node_timeout_frees_the_model_lock_and_the_worker() -> None:
+    """Through the graph's own timeout wrapper: the abandoned call must not keep decoding."""
+    from src.graph.nodes import NodeTimeout, call_with_timeout
+    from src.llm.deadline import deadline_scope
+
+    path = smollm2_path()
+    assert path is not None
+    provider = LocalProvider(path, model="smollm2", n_ctx=1024, n_threads=1)
+    provider.complete_text("Be brief.", "Say hi.", max_tokens=2)
+    with pytest.raises(NodeTimeout):
+        call_with_timeout(lambda: provider.complete_text(*STORY, max_tokens=400), 0.4)
+    # 400 tokens take many seconds; a call that kept running would hold the model lock all that time
+    start = time.monotonic()
+    with deadline_scope(4.0):
+        text, _ = provider.complete_text("Be brief.", "Say hello.", max_tokens=6)
+    assert text.strip() and time.monotonic() - start < 4.0

@@ -57,6 +57,7 @@ def _build(kind: str, model: str, settings: Settings) -> LLMProvider:
             n_ctx=settings.llm_context,
             n_threads=settings.llm_threads,
             prompt_cache_mb=settings.llm_prompt_cache_mb,
+            timeout_s=settings.node_timeout_s,  # a local call never outlives a graph step
         )
         return MaskingProvider(provider) if settings.mask_pii_local else provider
     if kind == "anthropic":
@@ -106,6 +107,7 @@ def get_provider(settings: Settings | None = None, spec: str | None = None) -> L
         settings.llm_threads,
         settings.llm_context,
         settings.llm_prompt_cache_mb,
+        settings.node_timeout_s,
         str(settings.models_cache_dir),
     )
     with _lock:

@@ -18,7 +18,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from src.llm.types import LLMInvalidOutput, LLMUnavailable, Usage
+from src.llm.deadline import remaining
+from src.llm.types import LLMInvalidOutput, LLMTimeout, LLMUnavailable, Usage
 
 
 @lru_cache(maxsize=4)
@@ -72,32 +73,57 @@ class LocalProvider:
         n_ctx: int = 4096,
         n_threads: int = 2,
         prompt_cache_mb: int = 0,
+        timeout_s: float | None = None,
     ):
         self.model_path = Path(model_path)
         self.model = model or self.model_path.stem
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.prompt_cache_mb = prompt_cache_mb
+        self.timeout_s = timeout_s  # per call; the graph step's deadline (src/llm/deadline.py) also applies
 
     def _chat(self, system: str, user: str, max_tokens: int, **kwargs: Any) -> tuple[str, Usage]:
+        """Generate with the tokens streamed, so a deadline stops the work between two tokens.
+
+        The model lock is waited for only until the deadline, and released when generation stops
+        (the stream is closed), so a call that overran frees the model for the next one.
+        """
+        left = remaining(self.timeout_s)
+        deadline = None if left is None else time.monotonic() + left
         llm, lock = _load(str(self.model_path), self.n_ctx, self.n_threads, self.prompt_cache_mb)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
         start = time.perf_counter()
+        if not lock.acquire(timeout=-1 if left is None else max(0.0, left)):
+            raise LLMTimeout(f"local model busy: no free slot within {left:.1f}s")
+        pieces: list[str] = []
         try:
-            with lock:
-                out = llm.create_chat_completion(
-                    messages=messages, max_tokens=max_tokens, temperature=0.0, repeat_penalty=1.1, **kwargs
-                )
+            stream = llm.create_chat_completion(
+                messages=messages, max_tokens=max_tokens, temperature=0.0, repeat_penalty=1.1,
+                stream=True, **kwargs,
+            )
+            try:
+                for chunk in stream:
+                    content = chunk["choices"][0]["delta"].get("content")
+                    if content:
+                        pieces.append(content)
+                    if deadline is not None and time.monotonic() > deadline:
+                        raise LLMTimeout(
+                            f"local generation stopped at the deadline after {len(pieces)} tokens "
+                            f"({time.perf_counter() - start:.1f}s)"
+                        )
+            finally:
+                stream.close()  # stops llama.cpp's generator: no more decoding
+            tokens_in = max(0, int(llm.n_tokens) - len(pieces))
         except ValueError as exc:  # e.g. prompt longer than the context window
             raise LLMUnavailable(f"local model rejected the request: {exc}") from exc
+        finally:
+            lock.release()
         latency = time.perf_counter() - start
-        usage = out.get("usage") or {}
-        text = out["choices"][0]["message"].get("content") or ""
-        return text, Usage(
+        return "".join(pieces), Usage(
             provider=self.name,
             model=self.model,
-            tokens_in=int(usage.get("prompt_tokens", 0)),
-            tokens_out=int(usage.get("completion_tokens", 0)),
+            tokens_in=tokens_in,  # from the context length: streamed output carries no usage block
+            tokens_out=len(pieces),  # one streamed chunk per generated token
             latency_s=round(latency, 4),
             cost_usd=0.0,
         )

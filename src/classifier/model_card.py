@@ -15,18 +15,13 @@ from typing import Any
 
 import yaml
 
+from src.classifier.base_models import ALIASES
 from src.classifier.bundle import ADAPTER_CONFIG, read_parts
 from src.classifier.types import BundleError
 
 CARD_FILE = "MODEL_CARD.md"
 EVAL_FILE = "eval.json"
-BASE_MODEL_HUB_IDS = {
-    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
-    "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
-    "mpnet": "sentence-transformers/all-mpnet-base-v2",
-    "all-mpnet-base-v2": "sentence-transformers/all-mpnet-base-v2",
-    "distilbert": "distilbert-base-uncased",
-}
+BASE_MODEL_HUB_IDS = ALIASES  # one alias table (src.classifier.base_models)
 # Known datasets: (hub id for the card's `datasets`, bias / provenance note for the data card).
 KNOWN_DATA: dict[str, tuple[str, str]] = {
     "bitext": (
@@ -61,7 +56,8 @@ LIMITATIONS = [
     "give unreliable predictions.",
     "Texts longer than the maximum sequence length are truncated (flagged `truncated=true`); intent "
     "stated late in a long email can be missed.",
-    "Calibration (temperature scaling) was fitted on the validation split of the training data; it "
+    "Calibration (temperature scaling and the auto-resolve thresholds) was fitted on the held-out "
+    "calibration split of the training data (never used for a training decision); it "
     "degrades under distribution shift (new products, seasons, channels). Re-evaluate on recent "
     "labelled tickets before trusting auto-resolve thresholds.",
     "The int8 ONNX export can differ slightly from the torch model in probabilities; predictions are "
@@ -201,18 +197,18 @@ def render_card(
         f"| max sequence length | {meta.get('max_length')} tokens |",
         f"| class-weighted loss | {_cfg(cfg.get('class_weights'))} |",
         f"| seed | {_cfg(cfg.get('seed'))} |",
-        f"| temperature (fitted on validation) | {_cfg(temperature)} |",
+        f"| temperature (fitted on the calibration split) | {_cfg(temperature)} |",
         f"| training time | {_cfg(cfg.get('train_seconds'))} s |",
         f"| libraries | {', '.join(f'{k} {v}' for k, v in (meta.get('libraries') or {}).items() if v)} |",
         "",
         "## Data card",
         "",
         f"- Source: {', '.join(f'`{Path(x).name}`' for x in _sources(meta)) or 'unknown'}",
-        f"- Data hash (sha256 of the cleaned rows): `{meta.get('data_hash')}`; the exact train/val/test rows "
-        "are frozen in `split_manifest.json` (ids + content hashes).",
+        f"- Data hash (sha256 of the cleaned rows): `{meta.get('data_hash')}`; the exact "
+        "train/val/calibration/test rows are frozen in `split_manifest.json` (ids + content hashes).",
     ]
     data = meta.get("data") or {}
-    for key in ("n_rows", "n_train", "n_val", "n_test", "n_labels"):
+    for key in ("n_rows", "n_train", "n_val", "n_calibration", "n_test", "n_labels"):
         if key in data:
             lines.append(f"- {key}: {data[key]}")
     notes = [KNOWN_DATA[k][1] for k in _data_key(_sources(meta))]

@@ -239,6 +239,21 @@ def test_thresholds_allow_never_auto_resolve() -> None:
     assert out["per_intent"]["a"]["auto_resolve"] is None
 
 
+def test_threshold_provenance_is_validated_and_tied_to_the_model() -> None:
+    with pytest.raises(BundleError, match="'source'"):
+        B.validate_thresholds({"auto_resolve": 0.85, "suggest": 0.6, "source": "guessed"}, ["a"])
+    assert B.DEFAULT_THRESHOLDS["source"] == "default"
+    meta = {"files": {B.ADAPTER_WEIGHTS: "w1", B.CALIBRATION_FILE: "t1", B.LABELS_FILE: "l"},
+            "onnx": None}
+    fingerprint = B.model_fingerprint(meta)
+    assert fingerprint == {B.ADAPTER_WEIGHTS: "w1", B.CALIBRATION_FILE: "t1"}
+    calibrated = {"source": "calibrated", "calibration": {"model_fingerprint": fingerprint}}
+    assert B.effective_thresholds(calibrated, meta)["source"] == "calibrated"
+    retrained = {**meta, "files": {**meta["files"], B.ADAPTER_WEIGHTS: "w2"}}
+    assert B.effective_thresholds(calibrated, retrained)["source"] == "stale"
+    assert B.effective_thresholds({"auto_resolve": 0.85}, meta)["source"] == "default"
+
+
 # ----------------------------------------------------------------------------- DistilBERT path
 
 

@@ -159,7 +159,7 @@ def test_model_card_without_eval(serving_bundle: Path, tmp_path: Path) -> None:
     ):
         assert section in card
     assert "| LoRA r / alpha / dropout | 8 / 16 / 0 |" in card
-    assert "| temperature (fitted on validation) | 1.5 |" in card
+    assert "| temperature (fitted on the calibration split) | 1.5 |" in card
     assert "No `eval.json`" in card
 
 

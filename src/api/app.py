@@ -36,11 +36,14 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
         if rt is None:
             rt = Runtime(settings)
         app.state.runtime = rt
-        rt.start_api()
+        owned = not rt.started  # a runtime started by the caller is also closed by the caller
+        if owned:
+            rt.start_api()
         try:
             yield
         finally:
-            rt.close()
+            if owned:
+                rt.close()
 
     app = FastAPI(
         title="triage",

@@ -53,6 +53,7 @@ class Runtime:
         self._service_lock = threading.Lock()
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
+        self.started = False
 
     # --- the triage service ---------------------------------------------------------------
     def service(self) -> Any:
@@ -78,6 +79,9 @@ class Runtime:
     # --- lifecycle ------------------------------------------------------------------------
     def start_api(self) -> None:
         """API process: embedded workers + sweep, or a broker producer + the event relay."""
+        if self.started:
+            return
+        self.started = True
         if self.settings.broker_url:
             self.queue = BrokerQueue(self.settings)
             self.events.start_relay()

@@ -74,7 +74,14 @@ def guarded(node: str, deps: Deps, body: Callable[[], Update], *, timeout: bool 
 
 
 def _pre(state: dict[str, Any]) -> Preprocessed:
-    return Preprocessed.model_validate(state.get("pre") or {"text": "", "masked_text": "", "valid": False})
+    """The state's preprocessed ticket: masked only (``text`` and ``pii_map`` never enter the state)."""
+    pre = state.get("pre") or {"masked_text": "", "valid": False}
+    return Preprocessed.model_validate({**pre, "text": pre.get("masked_text", ""), "pii_map": {}})
+
+
+def private_part(pre: Preprocessed) -> dict[str, Any]:
+    """What the state keeps of a preprocessed ticket: no cleaned-but-unmasked text, no PII map."""
+    return pre.model_dump(mode="json", exclude={"text", "pii_map"})
 
 
 def _usage(obj: Analysis | Draft, step: str) -> list[dict[str, Any]]:
@@ -85,21 +92,32 @@ def _usage(obj: Analysis | Draft, step: str) -> list[dict[str, Any]]:
 
 
 def preprocess_node(state: dict[str, Any], deps: Deps) -> Update:
+    """Read the submitted text from the PII vault, clean + mask it, keep the PII map in the vault.
+
+    The state (and so every checkpoint and trace) only ever gets the masked text; the unmasked text
+    is used here, in memory, for the rule signals and is gone when the node returns.
+    """
+
     def body() -> Update:
-        raw = state.get("raw_text") or ""
-        subject = state.get("subject")
+        private = deps.audit.get_private(state["ticket_id"]) or {}
+        raw = private.get("raw_text") or ""
+        subject = private.get("subject")
         if subject and subject.strip() and subject.strip() not in raw:
             raw = f"{subject.strip()}\n\n{raw}"
         pre = deps.run_preprocess(raw)
-        update: Update = {"pre": pre.model_dump(mode="json"), "signals": [], "injection": []}
+        if pre.pii_map:
+            deps.audit.save_pii_map(state["ticket_id"], pre.pii_map)
+        update: Update = {"pre": private_part(pre), "signals": [], "injection": []}
         if pre.valid:
             update["signals"] = [s.model_dump(mode="json") for s in deps.signals(pre.text)]
             update["injection"] = list(deps.injection(pre.text))
+        if private.get("raw_text") is None:
+            update["failures"] = ["preprocess: the ticket text is not in the vault (purged or never stored)"]
         return update
 
     update = guarded("preprocess", deps, body)
     if "pre" not in update:  # preprocessing itself failed: treat as unreadable
-        update["pre"] = {"text": "", "masked_text": "", "valid": False, "flags": ["preprocess_failed"]}
+        update["pre"] = {"masked_text": "", "valid": False, "flags": ["preprocess_failed"]}
     return update
 
 
@@ -167,20 +185,15 @@ def draft_node(state: dict[str, Any], deps: Deps) -> Update:
     failures = state.get("failures") or []
     if any(f.startswith(("analyze:", "classify:")) for f in failures) or not state.get("analysis"):
         # The LLM just failed (or we do not know what the ticket is): don't spend another call.
-        return {"draft": None, "draft_display": None, "latency_ms": {"draft": 0.0}}
+        return {"draft": None, "latency_ms": {"draft": 0.0}}
 
     def body() -> Update:
-        from src.text.pii import unmask
-
         analysis = Analysis.model_validate(state["analysis"])
         hits = [Hit.model_validate(h) for h in state.get("hits") or []]
         pre = _pre(state)
         result = deps.draft(pre.masked_text, analysis, hits, deps.provider)
-        return {
-            "draft": result.model_dump(mode="json"),
-            "draft_display": unmask(result.text, pre.pii_map),
-            "usage": _usage(result, "draft"),
-        }
+        # masked, like everything in the state: the service unmasks it for display (TriageService.get)
+        return {"draft": result.model_dump(mode="json"), "usage": _usage(result, "draft")}
 
     return guarded("draft", deps, body)
 
@@ -239,16 +252,29 @@ def score_node(state: dict[str, Any], deps: Deps) -> Update:
     return {"score": result, "latency_ms": {"score": round((time.perf_counter() - start) * 1000, 2)}}
 
 
-def route_node(state: dict[str, Any], deps: Deps) -> Update:
-    sc = state.get("score") or {"route": "escalate"}
+def assignment_for(state: dict[str, Any], deps: Deps, route: str) -> Update:
+    """Team/queue/SLA for ``route``: the one place an assignment is made, so it always follows the route."""
     priority = (state.get("analysis") or {}).get("priority")
     intent = (state.get("prediction") or {}).get("label")
     try:
-        assignment = deps.routing.assign(intent, sc["route"], priority).model_dump(mode="json")
+        return {"assignment": deps.routing.assign(intent, route, priority).model_dump(mode="json")}
     except Exception as exc:  # noqa: BLE001
         assignment = {"team": deps.routing.escalation_team, "queue": "escalation", "sla_hours": 1.0}
         return {"assignment": assignment, "failures": [failure("route", exc)]}
-    return {"assignment": assignment}
+
+
+def escalated(state: dict[str, Any], deps: Deps, reason: str) -> Update:
+    """Lower the route to escalate *and* move the ticket to the escalation team (one update)."""
+    sc = dict(state.get("score") or {"value": 0.0, "reasons": [], "adjustments": {}})
+    sc["route"] = "escalate"
+    sc["reasons"] = [*sc.get("reasons", []), reason]
+    update = assignment_for(state, deps, "escalate")
+    return {**update, "score": sc}
+
+
+def route_node(state: dict[str, Any], deps: Deps) -> Update:
+    sc = state.get("score") or {"route": "escalate"}
+    return assignment_for(state, deps, sc.get("route", "escalate"))
 
 
 def _intent(hit: dict[str, Any]) -> str | None:
@@ -263,7 +289,7 @@ def build_decision(state: dict[str, Any], deps: Deps) -> Decision:
     assignment = state.get("assignment") or {}
     return Decision(
         ticket_id=state["ticket_id"],
-        content_hash=state.get("content_hash") or content_hash(state.get("raw_text") or ""),
+        content_hash=state.get("content_hash") or content_hash(""),
         channel=state.get("channel") or "api",
         text=pre.masked_text,
         language=pre.language,
@@ -301,12 +327,10 @@ def audit_node(state: dict[str, Any], deps: Deps) -> Update:
         update["audit_id"] = deps.audit.record_decision(build_decision(state, deps))
     except Exception as exc:  # noqa: BLE001 - outbox itself failed (e.g. disk): keep going, say so loudly
         print(f"triage: AUDIT WRITE FAILED for ticket {state['ticket_id']}: {exc}", file=sys.stderr)
-        update["failures"] = [failure("audit", exc)]
-        sc = dict(state.get("score") or {})
-        if sc.get("route") == "auto_resolve":
-            sc["route"] = "escalate"
-            sc["reasons"] = [*sc.get("reasons", []), "audit write failed: not auto-resolving (route capped)"]
-            update["score"] = sc
+        if (state.get("score") or {}).get("route") == "auto_resolve":
+            reason = "audit write failed: not auto-resolving (route capped)"
+            update.update(escalated(state, deps, reason))  # the team follows the route (#10 item 17)
+        update["failures"] = [*update.get("failures", []), failure("audit", exc)]
     update["latency_ms"] = {"audit": round((time.perf_counter() - start) * 1000, 2)}
     return update
 

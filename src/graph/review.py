@@ -32,7 +32,8 @@ class ReviewAction(BaseModel):
 
 
 def review_payload(state: dict[str, Any]) -> dict[str, Any]:
-    """Everything a reviewer needs on one screen, JSON-able."""
+    """Everything a reviewer needs on one screen, JSON-able — masked, because it is checkpointed
+    (interrupt value) and traced; ``TriageService`` restores the PII from the vault when it shows it."""
     pred = state.get("prediction") or {}
     score = state.get("score") or {}
     hits = state.get("hits") or []
@@ -42,8 +43,8 @@ def review_payload(state: dict[str, Any]) -> dict[str, Any]:
         "route": score.get("route"),
         "ticket": {
             "channel": state.get("channel"),
-            "subject": state.get("subject"),
-            "text": (state.get("pre") or {}).get("text") or state.get("raw_text", "")[:2000],
+            "subject": None,  # in the vault; filled in on display
+            "text": (state.get("pre") or {}).get("masked_text") or "",
             "language": (state.get("pre") or {}).get("language"),
             "flags": (state.get("pre") or {}).get("flags", []),
         },
@@ -63,7 +64,7 @@ def review_payload(state: dict[str, Any]) -> dict[str, Any]:
             }
             for h in hits
         ],
-        "draft": state.get("draft_display"),
+        "draft": (state.get("draft") or {}).get("text"),
         "assignment": state.get("assignment"),
         "failures": state.get("failures", []),
         "allowed_actions": list(ACTIONS),
@@ -71,8 +72,8 @@ def review_payload(state: dict[str, Any]) -> dict[str, Any]:
 
 
 def outcome_of(action: ReviewAction, state: dict[str, Any]) -> dict[str, Any]:
-    """The final result of a review (pure): what is sent, to whom, with which intent."""
-    draft = state.get("draft_display")
+    """The final result of a review (pure): what is sent, to whom, with which intent (masked text)."""
+    draft = (state.get("draft") or {}).get("text")
     assignment = state.get("assignment") or {}
     reply = {"accept": draft, "edit": action.text, "respond": action.text}.get(action.action)
     return {

@@ -2,11 +2,14 @@
 
     python -m src.graph.run "I want to cancel my order"
     python -m src.graph.run --file samples/tickets.jsonl
-    python -m src.graph.run --resume TICKET_ID --action edit --text "Hi, ..." --by ana
+    python -m src.graph.run --resume cli:TICKET --action edit --text "Hi, ..." --by ana
 
 Runs on the embedded defaults (classifier bundle in TRIAGE_MODEL_DIR, local LLM, Qdrant local mode,
 SQLite audit + checkpoints) unless Settings point elsewhere. Paused tickets (suggest/escalate) keep
 their state in the checkpointer, so ``--resume`` works from a later process.
+
+Ticket ids are ``CHANNEL:SOURCE_ID`` (the ``ticket_id`` in the output): ``--id 42`` with the default
+channel ``cli`` is ticket ``cli:42``; without ``--id`` (or an ``id`` in the file) every ticket is new.
 """
 
 from __future__ import annotations
@@ -54,9 +57,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     p.add_argument("text", nargs="?", help="ticket text to triage")
     p.add_argument("--file", type=Path, help="JSONL of tickets: {id?, text, channel?, subject?} per line")
-    p.add_argument("--id", help="ticket id for TEXT (default: derived from the content)")
-    p.add_argument("--channel", default="cli", help="channel recorded in the audit (default: cli)")
-    p.add_argument("--resume", metavar="THREAD", help="ticket id (thread) of a paused review to complete")
+    p.add_argument("--id", help="source id for TEXT: the ticket is CHANNEL:ID (default: a fresh id)")
+    p.add_argument("--channel", default="cli", help="channel of the tickets (default: cli)")
+    p.add_argument("--resume", metavar="TICKET",
+                   help="ticket id of a paused review to complete (CHANNEL:ID; a bare ID means --channel's)")
     p.add_argument("--action", choices=ACTIONS, help="review action for --resume")
     p.add_argument("--text", dest="action_text", help="edited draft (edit) or own reply (respond)")
     p.add_argument("--by", default="cli", help="who performed the review action")
@@ -119,8 +123,9 @@ def _dispatch(args: argparse.Namespace, service: Any, tickets: list[dict[str, An
     if args.resume:
         action = {"action": args.action, "text": args.action_text, "by": args.by, "intent": args.intent,
                   "team": args.team, "note": args.note}
+        ticket_id = args.resume if ":" in args.resume else f"{args.channel}:{args.resume}"
         try:
-            _emit(service.resume(args.resume, action), args.pretty)
+            _emit(service.resume(ticket_id, action), args.pretty)
         except ReviewError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return EXIT_USAGE

@@ -1,14 +1,27 @@
 """``TriageService``: the one facade the CLI, the API and the benchmark call.
 
-``run(ticket)`` returns one JSON-able decision and never raises for a ticket: if the graph itself
-breaks (a bug, the checkpointer's database is gone) the ticket is escalated and audited by a
-fallback path, so no ticket is dropped. Re-submitting the same ticket id returns the stored decision
-instead of processing it again (webhook retries are idempotent). ``resume`` completes a review.
+Guarantees (each pinned by a test in tests/graph):
+
+- Identity: a ticket is ``"{channel}:{source id}"`` (``ticket_id_for``); without a source id it gets
+  a fresh id, so two customers are never merged; a retry with the same source id is the same ticket.
+- Exactly one decision: the audit row is the completion marker. ``run`` on a ticket whose graph
+  stopped part-way (a crash at any node boundary) continues it from the checkpoint; a ticket that
+  is decided returns the stored view (``duplicate: true``); checkpoints are written synchronously so
+  no node before ``audit`` can re-run after the decision was written.
+- One at a time: a per-ticket lock (Postgres advisory lock / lock file) means two runs or resumes of
+  the same ticket never both execute; the loser gets ``status: processing, busy: true`` from ``run``
+  and ``TicketBusy`` from ``resume``.
+- Never raises for a ticket: if the graph itself breaks, the ticket is put into the review queue as
+  an escalation *through the graph* (a real review item ``resume`` can complete); if even that
+  fails, the decision is audited directly and the review item is rebuilt from the audit row later.
+- PII: the graph state and checkpoints hold masked text only. The submitted text and the PII map
+  live in the audit database's vault; views returned here are unmasked on the way out.
 """
 
 from __future__ import annotations
 
 import hashlib
+import re
 import sys
 import time
 import uuid
@@ -16,40 +29,117 @@ from datetime import datetime, timezone
 from typing import Any
 
 from langgraph.types import Command
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError, field_validator
 
 from src.audit.models import Decision, audit_id_for, content_hash
 from src.config import Settings, get_settings
+from src.graph import nodes
 from src.graph.builder import build_graph
 from src.graph.deps import Deps
-from src.graph.review import ReviewAction
+from src.graph.locks import TicketLocks, locks_for
+from src.graph.review import ReviewAction, review_payload
 from src.graph.tracing import tracing_scope
+from src.text.pii import mask_pii, unmask
 
 _USAGE_KEYS = ("step", "provider", "model", "tokens_in", "tokens_out", "cost_usd", "latency_s")
+CHANNEL_RE = re.compile(r"^[a-z0-9_-]{1,32}$")
+MAX_SOURCE_ID = 200
+REVIEW_STATES = {"suggested": "suggest", "escalated": "escalate"}
+
+
+# --- identity ----------------------------------------------------------------------------------
+
+
+def normalise_channel(channel: str) -> str:
+    """Channel names are lower-case ``[a-z0-9_-]{1,32}`` (``chat``, ``email``, ``zendesk`` ...)."""
+    name = str(channel).strip().lower()
+    if not CHANNEL_RE.match(name):
+        raise ValueError(f"invalid channel {channel!r}: use lower-case letters, digits, '_' or '-' (max 32)")
+    return name
+
+
+def ticket_id_for(channel: str, source_id: str | int | None) -> str:
+    """``"{channel}:{source id}"``, or ``"{channel}:{fresh uuid hex}"`` when the source gave no id.
+
+    A source id that is very long or holds control characters is replaced by its hash (stable, so a
+    retry still matches); nothing content-derived is used, so equal texts are different tickets.
+    """
+    channel = normalise_channel(channel)
+    sid = "" if source_id is None else str(source_id).strip()
+    if not sid:
+        return f"{channel}:{uuid.uuid4().hex}"
+    if len(sid) > MAX_SOURCE_ID or not sid.isprintable():
+        sid = "h-" + hashlib.sha256(sid.encode("utf-8", "surrogatepass")).hexdigest()[:40]
+    return f"{channel}:{sid}"
 
 
 class TicketIn(BaseModel):
-    id: str | None = None
+    id: str | None = None  # the source's id (message-id, helpdesk ticket id); None -> a fresh ticket
     text: str
     channel: str = "api"
     subject: str | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("id", mode="before")
+    @classmethod
+    def _id_text(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+    @field_validator("channel")
+    @classmethod
+    def _channel(cls, value: str) -> str:
+        return normalise_channel(value)
+
 
 class ReviewError(ValueError):
-    """A resume request that cannot be applied (unknown thread, nothing pending, bad action)."""
+    """A resume request that cannot be applied (bad action, unknown team ...): a 4xx for the API."""
 
 
-def ticket_id_for(ticket: TicketIn) -> str:
-    """Given id, or a content-derived one so that a retried webhook without an id is the same ticket."""
-    if ticket.id and ticket.id.strip():
-        return ticket.id.strip()[:200]
-    digest = hashlib.sha256(f"{ticket.channel}\n{ticket.subject or ''}\n{ticket.text}".encode()).hexdigest()
-    return f"t-{digest[:20]}"
+class TicketNotFound(ReviewError):
+    """No ticket with that id (404)."""
 
 
-def decision_view(state: dict[str, Any], interrupts: Any = None) -> dict[str, Any]:
-    """The public decision JSON from a graph state."""
+class TicketBusy(ReviewError):
+    """Another run or resume of the same ticket is executing right now (409; retry later)."""
+
+
+# --- views -------------------------------------------------------------------------------------
+
+
+def remask(text: str, mapping: dict[str, str]) -> str:
+    """Replace the ticket's known PII values by their placeholders (inverse of ``unmask``)."""
+    for placeholder, value in sorted(mapping.items(), key=lambda kv: len(kv[1]), reverse=True):
+        if value:
+            text = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", placeholder, text)
+    return text
+
+
+def _unmasked(view: dict[str, Any], private: dict[str, Any] | None) -> dict[str, Any]:
+    """A view with PII restored from the vault (drafts, reply, the reviewer's ticket text)."""
+    mapping = (private or {}).get("pii_map") or {}
+    if view.get("draft"):
+        view["draft"] = unmask(view["draft"], mapping)
+    if isinstance(view.get("outcome"), dict) and view["outcome"].get("reply"):
+        view["outcome"] = {**view["outcome"], "reply": unmask(view["outcome"]["reply"], mapping)}
+    review = view.get("review")
+    if isinstance(review, dict):
+        review = dict(review)
+        if review.get("draft"):
+            review["draft"] = unmask(review["draft"], mapping)
+        ticket = dict(review.get("ticket") or {})
+        text = unmask(ticket.get("text") or "", mapping)
+        raw = (private or {}).get("raw_text")
+        ticket["text"] = text or (raw[:2000] if raw else "")  # never preprocessed (fallback): the raw text
+        ticket["subject"] = (private or {}).get("subject")
+        review["ticket"] = ticket
+        view["review"] = review
+    return view
+
+
+def decision_view(
+    state: dict[str, Any], interrupts: Any = None, private: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """The public decision JSON from a graph state (unmasked with ``private`` when given)."""
     score = state.get("score") or {}
     pred = state.get("prediction") or {}
     usage = state.get("usage") or []
@@ -66,7 +156,7 @@ def decision_view(state: dict[str, Any], interrupts: Any = None) -> dict[str, An
         "failures": state.get("failures", []),
         "team": (state.get("assignment") or {}).get("team"),
         "sla_hours": (state.get("assignment") or {}).get("sla_hours"),
-        "draft": state.get("draft_display"),
+        "draft": (state.get("draft") or {}).get("text"),
         "evidence": [
             {"id": h["id"], "similarity": round(h["similarity"], 4), "intent": h["ticket"].get("intent")}
             for h in state.get("hits") or []
@@ -88,17 +178,70 @@ def decision_view(state: dict[str, Any], interrupts: Any = None) -> dict[str, An
     if interrupts:
         view["status"] = "pending_review"
         view["review"] = interrupts[0].value
-    return view
+    return _unmasked(view, private)
+
+
+def state_from_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A graph state that says exactly what an audit row says (to rebuild a lost review item)."""
+    route = row.get("route", "escalate")
+    text = row.get("text") or ""
+    intent = row.get("intent")
+    queue = {"auto_resolve": "auto_resolve", "suggest": "review"}.get(route, "escalation")
+    return {
+        "ticket_id": row["ticket_id"],
+        "channel": row.get("channel", "api"),
+        "content_hash": row.get("content_hash") or content_hash(""),
+        "trace_id": row.get("trace_id"),
+        "audit_id": row.get("audit_id") or audit_id_for(row["ticket_id"]),
+        "pre": {"masked_text": text, "language": row.get("language"), "flags": row.get("flags", []),
+                "valid": bool(text)},
+        "prediction": None if intent is None else {
+            "label": intent, "confidence": row.get("confidence"), "top3": row.get("top3", []), "valid": True},
+        "analysis": row.get("analysis"),
+        "draft": {"text": row["draft"]} if row.get("draft") else None,
+        "score": {"value": row.get("score", 0.0), "route": route, "reasons": row.get("reasons", []),
+                  "adjustments": {}},
+        "assignment": {"team": row.get("team"), "sla_hours": row.get("sla_hours"), "queue": queue},
+    }  # fmt: skip
+
+
+def row_view(row: dict[str, Any], private: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The decision view from the audit row alone (no checkpoint to read it from)."""
+    state = state_from_row(row)
+    state["latency_ms"] = row.get("latency_ms") or {}
+    state["status"] = row.get("status") or "pending_review"
+    view = decision_view(state)
+    view["evidence"] = [
+        {"id": e.get("id"), "similarity": e.get("similarity"), "intent": e.get("intent")}
+        for e in row.get("evidence", [])
+    ]
+    view["usage"] = {"tokens_in": row.get("tokens_in", 0), "tokens_out": row.get("tokens_out", 0),
+                     "cost_usd": row.get("cost_usd", 0.0), "calls": []}  # fmt: skip
+    if view["status"] == "pending_review":
+        view["review"] = review_payload(state)
+    return _unmasked(view, private)
+
+
+def _busy(ticket_id: str) -> dict[str, Any]:
+    return {"ticket_id": ticket_id, "status": "processing", "busy": True, "route": None,
+            "reasons": ["this ticket is being processed by another worker right now"]}  # fmt: skip
+
+
+def _input_problem(exc: ValidationError) -> str:
+    """A validation summary that never echoes the submitted values (they may hold PII)."""
+    parts = [f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors(include_input=False)]
+    return "; ".join(parts)[:300]
 
 
 class TriageService:
-    def __init__(self, deps: Deps, checkpointer: Any | None = None) -> None:
+    def __init__(self, deps: Deps, checkpointer: Any | None = None, locks: TicketLocks | None = None) -> None:
         from langgraph.checkpoint.memory import InMemorySaver
 
         self.deps = deps
         self.settings: Settings = deps.settings
         self.checkpointer = checkpointer if checkpointer is not None else InMemorySaver()
         self.graph = build_graph(deps, self.checkpointer)
+        self.locks = locks if locks is not None else locks_for(deps.audit, deps.settings)
 
     @classmethod
     def from_settings(cls, settings: Settings | None = None) -> TriageService:
@@ -108,6 +251,16 @@ class TriageService:
         settings = settings or get_settings()
         deps = Deps.from_settings(settings)
         return cls(deps, make_checkpointer(settings))
+
+    def close(self) -> None:
+        """Release pools and files (the API calls this at shutdown)."""
+        for closer in (getattr(self.locks, "close", None), getattr(self.deps.audit, "close", None),
+                       getattr(getattr(self.checkpointer, "conn", None), "close", None)):  # fmt: skip
+            if closer is not None:
+                try:
+                    closer()
+                except Exception as exc:  # noqa: BLE001 - best effort at shutdown
+                    print(f"triage: close failed: {exc}", file=sys.stderr)
 
     # --- helpers --------------------------------------------------------------------------
     def _config(self, thread_id: str, run_id: uuid.UUID, extra: dict[str, Any]) -> dict[str, Any]:
@@ -125,136 +278,296 @@ class TriageService:
             },
         }
 
+    def _invoke(
+        self, payload: Any, thread_id: str, extra: dict[str, Any], run_id: uuid.UUID | None = None
+    ) -> Any:
+        """Run the graph; checkpoints are written before the next step starts (``durability="sync"``),
+        so after a crash no step before ``audit`` re-runs once the decision is written."""
+        run_id = run_id or uuid.uuid4()
+        with tracing_scope(self.settings):
+            return self.graph.invoke(
+                payload, self._config(thread_id, run_id, extra), version="v2", durability="sync"
+            )
+
     def _snapshot(self, thread_id: str) -> Any:
         return self.graph.get_state({"configurable": {"thread_id": thread_id}})
 
-    def _existing(self, thread_id: str) -> dict[str, Any] | None:
-        snap = self._snapshot(thread_id)
-        if not snap.values or "score" not in snap.values:
-            return None
-        view = decision_view(snap.values, getattr(snap, "interrupts", None))
-        view["duplicate"] = True
-        return view
-
-    def _unfinished(self, thread_id: str) -> bool:
+    def _row(self, thread_id: str) -> dict[str, Any] | None:
         try:
-            snap = self._snapshot(thread_id)
-        except Exception:  # noqa: BLE001 - no usable checkpoint: start over
-            return False
-        return bool(snap.values) and bool(snap.next) and not getattr(snap, "interrupts", None)
+            return self.deps.audit.get_decision(thread_id)
+        except Exception as exc:  # noqa: BLE001 - store down: the checkpoint still knows the ticket
+            print(f"triage: audit read failed for {thread_id}: {exc}", file=sys.stderr)
+            return None
+
+    def _private(self, thread_id: str) -> dict[str, Any] | None:
+        try:
+            return self.deps.audit.get_private(thread_id)
+        except Exception:  # noqa: BLE001 - views stay masked when the vault is unreachable
+            return None
+
+    def _view(self, values: dict[str, Any], interrupts: Any, thread_id: str) -> dict[str, Any]:
+        return decision_view(values, interrupts, self._private(thread_id))
+
+    def _keep_private(self, ticket: TicketIn, thread_id: str) -> None:
+        """The submitted text (bounded: preprocess caps it anyway), subject and metadata -> the vault."""
+        text = ticket.text[: self.settings.max_ticket_chars * 4]
+        self.deps.audit.save_private(thread_id, text, ticket.subject, ticket.metadata)
+
+    def _ensure_audited(self, values: dict[str, Any]) -> None:
+        """A paused/finished graph whose decision never reached the store (outbox failed): write it now."""
+        try:
+            self.deps.audit.record_decision(nodes.build_decision(values, self.deps))
+        except Exception as exc:  # noqa: BLE001
+            print(f"triage: AUDIT WRITE FAILED for ticket {values.get('ticket_id')}: {exc}", file=sys.stderr)
+
+    def _restore(self, thread_id: str, row: dict[str, Any]) -> Any:
+        """Rebuild the review item of a decision that has an audit row but no checkpoint."""
+        config = {"configurable": {"thread_id": thread_id}}
+        self.graph.update_state(config, state_from_row(row), as_node="route")
+        return self._invoke(None, thread_id, {"restored_from_audit": True})
 
     # --- API ------------------------------------------------------------------------------
     def run(self, ticket: TicketIn | dict[str, Any] | str) -> dict[str, Any]:
-        """Triage one ticket end to end (pausing for review on suggest/escalate)."""
+        """Triage one ticket end to end (pausing for review on suggest/escalate); never raises for it."""
+        ticket, problem = self._coerce(ticket)
+        thread_id = ticket_id_for(ticket.channel, ticket.id)
+        with self.locks.hold(thread_id) as got:
+            if not got:
+                return _busy(thread_id)
+            return self._run_locked(ticket, thread_id, problem)
+
+    @staticmethod
+    def _coerce(ticket: TicketIn | dict[str, Any] | str) -> tuple[TicketIn, str | None]:
+        if isinstance(ticket, TicketIn):
+            return ticket, None
         if isinstance(ticket, str):
-            ticket = TicketIn(text=ticket)
-        elif isinstance(ticket, dict):
+            return TicketIn(text=ticket), None
+        try:
+            return TicketIn.model_validate(ticket), None
+        except ValidationError as exc:
+            raw = dict(ticket)
             try:
-                ticket = TicketIn.model_validate(ticket)
-            except ValidationError as exc:
-                raw = dict(ticket)
-                channel = str(raw.get("channel", "api"))
-                ticket = TicketIn(id=str(raw.get("id") or "") or None, text="", channel=channel)
-                ticket.metadata["input_error"] = str(exc)[:300]
-        thread_id = ticket_id_for(ticket)
+                channel = normalise_channel(str(raw.get("channel") or "api"))
+            except ValueError:
+                channel = "api"
+            source = raw.get("id")
+            source = str(source) if isinstance(source, (str, int)) and not isinstance(source, bool) else None
+            return TicketIn(id=source, text="", channel=channel), _input_problem(exc)
+
+    def _run_locked(self, ticket: TicketIn, thread_id: str, problem: str | None) -> dict[str, Any]:
+        row = self._row(thread_id)
         try:
-            existing = self._existing(thread_id)
+            snap = self._snapshot(thread_id)
         except Exception as exc:  # noqa: BLE001 - checkpointer down: still triage, via the fallback
-            return self._fallback(ticket, thread_id, exc)
-        if existing is not None:
-            return existing
-        run_id = uuid.uuid4()
-        state_in: dict[str, Any] | None = {
-            "ticket_id": thread_id,
-            "channel": ticket.channel,
-            "subject": ticket.subject,
-            # the checkpoint keeps the raw text: bound it (preprocess caps at the same size anyway)
-            "raw_text": ticket.text[: self.settings.max_ticket_chars * 4],
-            "content_hash": content_hash(ticket.text),
-            "metadata": ticket.metadata,
-            "trace_id": str(run_id),
-            "received_at": datetime.now(timezone.utc).isoformat(),
-            "failures": [],
-            "latency_ms": {},
-            "usage": [],
-        }
-        if self._unfinished(thread_id):
-            state_in = None  # a crash mid-run left a checkpoint: continue it instead of starting over
+            return self._fallback(ticket, thread_id, exc, row)
+        values, interrupts = snap.values, getattr(snap, "interrupts", None)
+        unfinished = bool(values) and bool(snap.next) and not interrupts
         start = time.perf_counter()
+        state_in: dict[str, Any] | None = None
+        if not values and row is not None:
+            # decided while the graph could not be used (fallback): give it its review item now
+            try:
+                result = self._restore(thread_id, row) if row.get("status") == "pending_review" else None
+            except Exception as exc:  # noqa: BLE001
+                return self._fallback(ticket, thread_id, exc, row)
+            view = row_view(row, self._private(thread_id)) if result is None else (
+                self._view(result.value, result.interrupts, thread_id))
+            view["duplicate"] = True
+            return view
+        if values and not unfinished:
+            if row is None:
+                self._ensure_audited(values)  # the earlier write was lost: the marker must exist
+            view = self._view(values, interrupts, thread_id)
+            view["duplicate"] = True
+            return view
+        if not values:
+            try:
+                self._keep_private(ticket, thread_id)
+            except Exception as exc:  # noqa: BLE001 - not even the outbox could keep the text
+                return self._fallback(ticket, thread_id, exc, row)
+            run_id = uuid.uuid4()
+            state_in = {
+                "ticket_id": thread_id,
+                "channel": ticket.channel,
+                "content_hash": content_hash(ticket.text),
+                "trace_id": str(run_id),
+                "received_at": datetime.now(timezone.utc).isoformat(),
+                "failures": [f"input: {problem}"] if problem else [],
+                "latency_ms": {},
+                "usage": [],
+            }
+        # else: a crash mid-run left a checkpoint; continue it (state_in None) instead of starting over
         try:
-            with tracing_scope(self.settings):
-                result = self.graph.invoke(
-                    state_in, self._config(thread_id, run_id, {"channel": ticket.channel}), version="v2"
-                )
+            trace = uuid.UUID(state_in["trace_id"]) if state_in else None
+            result = self._invoke(state_in, thread_id, {"channel": ticket.channel}, trace)
         except Exception as exc:  # noqa: BLE001 - the graph must never drop a ticket
-            return self._fallback(ticket, thread_id, exc)
-        view = decision_view(result.value, result.interrupts)
+            return self._fallback(ticket, thread_id, exc, row)
+        view = self._view(result.value, result.interrupts, thread_id)
         view["latency"]["wall_ms"] = round((time.perf_counter() - start) * 1000, 2)
+        if row is not None:
+            view["duplicate"] = True
         return view
 
     def resume(self, thread_id: str, action: dict[str, Any] | ReviewAction) -> dict[str, Any]:
-        """Apply a reviewer's action to a paused ticket. Raises ``ReviewError`` for bad requests."""
+        """Apply a reviewer's action to a paused ticket.
+
+        Raises ``TicketNotFound`` (unknown id), ``TicketBusy`` (being processed right now) or
+        ``ReviewError`` (invalid action / unknown team). A replayed resume returns the completed view
+        with ``duplicate: true`` and records nothing.
+        """
         try:
             act = action if isinstance(action, ReviewAction) else ReviewAction.model_validate(action)
         except ValidationError as exc:
             raise ReviewError(f"invalid review action: {exc.errors()[0]['msg']}") from exc
-        snap = self._snapshot(thread_id)
-        if not snap.values:
-            raise ReviewError(f"no ticket with thread id {thread_id!r}")
-        if not getattr(snap, "interrupts", None):
-            view = decision_view(snap.values)
-            view["duplicate"] = True  # already completed: a replayed resume changes nothing
-            return view
         if act.action == "reassign" and act.team not in self.deps.routing.teams:
             known = ", ".join(sorted(self.deps.routing.teams))
             raise ReviewError(f"unknown team {act.team!r}; known: {known}")
-        run_id = uuid.uuid4()
-        with tracing_scope(self.settings):
-            result = self.graph.invoke(
-                Command(resume=act.model_dump(mode="json")),
-                self._config(thread_id, run_id, {"resume": act.action}),
-                version="v2",
-            )
-        return decision_view(result.value, result.interrupts)
+        with self.locks.hold(thread_id) as got:
+            if not got:
+                raise TicketBusy(f"ticket {thread_id!r} is being processed right now; retry shortly")
+            snap = self._snapshot(thread_id)
+            if not snap.values:
+                row = self._row(thread_id)
+                if row is None:
+                    raise TicketNotFound(f"no ticket with id {thread_id!r}")
+                if row.get("status") != "pending_review":
+                    return {**row_view(row, self._private(thread_id)), "duplicate": True}
+                self._restore(thread_id, row)
+                snap = self._snapshot(thread_id)
+            elif snap.next and not getattr(snap, "interrupts", None):
+                self._invoke(None, thread_id, {"continued": True})  # died before the review: finish it
+                snap = self._snapshot(thread_id)
+            if not getattr(snap, "interrupts", None):
+                view = self._view(snap.values, None, thread_id)
+                view["duplicate"] = True  # already completed: a replayed resume changes nothing
+                return view
+            value = act.model_dump(mode="json")
+            if value.get("text"):  # the state keeps text masked; the reviewer's copy is re-masked
+                value["text"] = remask(value["text"], (self._private(thread_id) or {}).get("pii_map") or {})
+            result = self._invoke(Command(resume=value), thread_id, {"resume": act.action})
+            return self._view(result.value, result.interrupts, thread_id)
 
     def pending(self, thread_id: str) -> dict[str, Any] | None:
-        """The review payload of a paused ticket, or None."""
-        snap = self._snapshot(thread_id)
-        interrupts = getattr(snap, "interrupts", None)
-        return interrupts[0].value if interrupts else None
+        """The review payload of a paused ticket (unmasked for the reviewer), or None."""
+        view = self.get(thread_id)
+        if view is None or view.get("status") != "pending_review":
+            return None
+        return view.get("review")
 
-    def _fallback(self, ticket: TicketIn, thread_id: str, exc: BaseException) -> dict[str, Any]:
-        """Graph-level failure: escalate, audit (outbox if needed), report. Never raises."""
-        reason = f"graph: {type(exc).__name__}: {str(exc)[:300]}"
+    def get(self, thread_id: str) -> dict[str, Any] | None:
+        """The decision view of a ticket, or None if unknown.
+
+        ``status``: ``processing`` (graph not finished: running now, or died and awaiting a retry),
+        ``auto_resolved``, ``pending_review`` (with ``review``: the reviewer's payload) or
+        ``completed`` (with ``outcome``). Read-only: nothing is written.
+        """
+        row = self._row(thread_id)
+        try:
+            snap = self._snapshot(thread_id)
+        except Exception:
+            if row is None:
+                raise
+            return row_view(row, self._private(thread_id))
+        if snap.values:
+            interrupts = getattr(snap, "interrupts", None)
+            view = self._view(snap.values, interrupts, thread_id)
+            if snap.next and not interrupts:
+                view["status"] = "processing"
+            if row is not None:
+                view["audit_id"] = row.get("audit_id", view.get("audit_id"))
+            return view
+        if row is not None:
+            return row_view(row, self._private(thread_id))
+        return None
+
+    def list_reviews(
+        self, state: str = "suggested", limit: int = 50, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Tickets waiting for a human, oldest first: ``state`` is ``suggested`` or ``escalated``."""
+        if state not in REVIEW_STATES:
+            raise ReviewError(f"unknown review state {state!r}; use one of {', '.join(REVIEW_STATES)}")
+        rows = self.deps.audit.list_decisions(
+            route=REVIEW_STATES[state], status="pending_review", limit=limit, offset=offset
+        )
+        views = [self.get(r["ticket_id"]) for r in rows]
+        return [v for v in views if v is not None and v.get("status") == "pending_review"]
+
+    # --- when the graph itself breaks -------------------------------------------------------
+    def _fallback(
+        self, ticket: TicketIn, thread_id: str, exc: BaseException, row: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Graph-level failure: escalate to a human as a real review item. Never raises."""
+        reason = f"graph: {type(exc).__name__}: {mask_pii(str(exc)).text[:300]}"
         print(f"triage: graph failed for ticket {thread_id}: {reason}", file=sys.stderr)
-        team = self.deps.routing.escalation_team
-        decision = Decision(
+        try:
+            return self._escalate_in_graph(ticket, thread_id, reason, row)
+        except Exception as graph_exc:  # noqa: BLE001 - the checkpointer itself is unusable
+            print(f"triage: no review item via the graph for {thread_id} ({graph_exc}); auditing directly",
+                  file=sys.stderr)  # fmt: skip
+        if row is None:
+            decision = self._fallback_decision(ticket, thread_id, reason)
+            row = {"audit_id": audit_id_for(thread_id), **decision.model_dump(mode="json"),
+                   "status": "pending_review"}  # fmt: skip
+            try:
+                row["audit_id"] = self.deps.audit.record_decision(decision)
+            except Exception as audit_exc:  # noqa: BLE001
+                print(f"triage: AUDIT WRITE FAILED for ticket {thread_id}: {audit_exc}", file=sys.stderr)
+        view = row_view(row, self._private(thread_id))
+        view["failures"] = [reason]
+        return view
+
+    def _escalate_in_graph(
+        self, ticket: TicketIn, thread_id: str, reason: str, row: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        """Put the ticket at ``route`` with an escalation (or with what the audit row already says),
+        then let ``audit`` + ``review`` run as for any ticket: one decision, one review item."""
+        if row is not None:
+            values = state_from_row(row)
+        else:
+            try:
+                current = dict(self._snapshot(thread_id).values or {})
+            except Exception:  # noqa: BLE001
+                current = {}
+            values = {
+                "ticket_id": thread_id,
+                "channel": ticket.channel,
+                "content_hash": content_hash(ticket.text),
+                "received_at": datetime.now(timezone.utc).isoformat(),
+                "score": {"value": 0.0, "route": "escalate", "reasons": [reason, "failed step -> human"],
+                          "adjustments": {}},  # fmt: skip
+                "failures": [reason],
+                **nodes.assignment_for(current, self.deps, "escalate"),
+            }
+            try:  # usually stored already; a reviewer needs the text even if nothing else worked
+                self._keep_private(ticket, thread_id)
+            except Exception as exc:  # noqa: BLE001
+                print(f"triage: could not keep the text of {thread_id}: {exc}", file=sys.stderr)
+        self.graph.update_state({"configurable": {"thread_id": thread_id}}, values, as_node="route")
+        result = self._invoke(None, thread_id, {"fallback": True})
+        view = self._view(result.value, result.interrupts, thread_id)
+        view["failures"] = sorted({*view.get("failures", []), reason})
+        return view
+
+    def _fallback_decision(self, ticket: TicketIn, thread_id: str, reason: str) -> Decision:
+        """The escalation written straight to the audit store (masked text; PII map to the vault)."""
+        masked = ""
+        try:
+            pre = self.deps.run_preprocess(ticket.text)
+            masked = pre.masked_text
+            self._keep_private(ticket, thread_id)
+            if pre.pii_map:
+                self.deps.audit.save_pii_map(thread_id, pre.pii_map)
+        except Exception as exc:  # noqa: BLE001 - the decision matters more than its text
+            print(f"triage: fallback could not preprocess {thread_id}: {exc}", file=sys.stderr)
+        assignment = nodes.assignment_for({}, self.deps, "escalate")["assignment"]
+        return Decision(
             ticket_id=thread_id,
             content_hash=content_hash(ticket.text),
             channel=ticket.channel,
+            text=masked,
             route="escalate",
             reasons=[reason, "failed step -> human"],
-            team=team,
+            team=assignment.get("team"),
+            sla_hours=assignment.get("sla_hours"),
             bundle_version=getattr(self.deps.classifier, "version", None),
         )
-        audit_id = audit_id_for(thread_id)
-        try:
-            audit_id = self.deps.audit.record_decision(decision)
-        except Exception as audit_exc:  # noqa: BLE001
-            print(f"triage: AUDIT WRITE FAILED for ticket {thread_id}: {audit_exc}", file=sys.stderr)
-        return {
-            "ticket_id": thread_id,
-            "status": "pending_review",
-            "route": "escalate",
-            "intent": None,
-            "confidence": 0.0,
-            "reasons": decision.reasons,
-            "failures": [reason],
-            "team": team,
-            "draft": None,
-            "evidence": [],
-            "audit_id": audit_id,
-            "trace_id": None,
-            "usage": {"tokens_in": 0, "tokens_out": 0, "cost_usd": 0.0, "calls": []},
-            "latency": {"per_node_ms": {}, "total_ms": 0.0},
-        }

@@ -90,7 +90,13 @@ def _settings(env: dict[str, str]) -> Settings:
 
 
 def _worker(env: dict[str, str], log: Path, delay_s: float) -> subprocess.Popen:
-    full = {**os.environ, **env, "TRIAGE_TEST_CLASSIFIER_DELAY_S": str(delay_s), "PYTHONPATH": str(ROOT)}
+    full = {
+        **os.environ,
+        **env,
+        "TRIAGE_TEST_CLASSIFIER_DELAY_S": str(delay_s),
+        "TRIAGE_TEST_PROBABILITY": "0.97",
+        "PYTHONPATH": str(ROOT),
+    }
     return subprocess.Popen(
         [sys.executable, "-m", "src.api.worker", "--threads", "1"],
         cwd=ROOT,

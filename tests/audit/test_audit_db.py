@@ -26,8 +26,16 @@ from src.audit.sqlite_store import SqliteAuditStore
 def _decision(ticket_id: str, route: str = "suggest", **kw) -> Decision:
     text = kw.pop("text", "where is my order")
     kw.setdefault("reasons", ["r"])
-    return Decision(ticket_id=ticket_id, content_hash=content_hash(text), text=text, route=route,
-                    intent="track_order", score=0.7, team="logistics", **kw)
+    return Decision(
+        ticket_id=ticket_id,
+        content_hash=content_hash(text),
+        text=text,
+        route=route,
+        intent="track_order",
+        score=0.7,
+        team="logistics",
+        **kw,
+    )
 
 
 def _schema() -> str:
@@ -112,8 +120,13 @@ def test_private_vault_keeps_raw_text_outside_the_decision_and_purges(store: Sql
     store.save_private("t1", "a retry never overwrites", subject="x")
     store.save_pii_map("t1", {"[EMAIL_1]": "ana@example.com"})
     got = store.get_private("t1")
-    assert got == {"raw_text": raw, "subject": "Order 12", "metadata": {"customer": "c-1"},
-                   "pii_map": {"[EMAIL_1]": "ana@example.com"}, "purged": False}
+    assert got == {
+        "raw_text": raw,
+        "subject": "Order 12",
+        "metadata": {"customer": "c-1"},
+        "pii_map": {"[EMAIL_1]": "ana@example.com"},
+        "purged": False,
+    }
     store.record_decision(_decision("t1", route="auto_resolve"))
     store.save_private("t2", "still waiting for a human")
     store.record_decision(_decision("t2", route="escalate"))
@@ -123,8 +136,13 @@ def test_private_vault_keeps_raw_text_outside_the_decision_and_purges(store: Sql
     assert store.get_private("t1")["raw_text"] == raw  # dry run changed nothing
     assert store.purge_private(utcnow() - timedelta(days=1)) == {"purged": 0, "kept_unfinished": 0}
     assert store.purge_private(later) == {"purged": 1, "kept_unfinished": 1}
-    assert store.get_private("t1") == {"raw_text": None, "subject": None, "metadata": {}, "pii_map": {},
-                                       "purged": True}
+    assert store.get_private("t1") == {
+        "raw_text": None,
+        "subject": None,
+        "metadata": {},
+        "pii_map": {},
+        "purged": True,
+    }
     store.save_private("t1", raw)  # a late retry does not bring purged text back
     assert store.get_private("t1")["raw_text"] is None
     assert store.get_private("t2")["raw_text"] == "still waiting for a human"
@@ -190,7 +208,7 @@ def test_outbox_dead_letters_a_refused_record_and_carries_on(tmp_path: Path) -> 
     store.record_decision(_decision("good"))
     assert store.pending() == 2
     # the queued "bad" record turns out invalid, and one file is garbage
-    bad = store.outbox.path_for("decision", store.outbox.pending()[0].name[len("decision-"):-5])
+    bad = store.outbox.path_for("decision", store.outbox.pending()[0].name[len("decision-") : -5])
     item = json.loads(bad.read_text())
     item["payload"]["route"] = ["not", "a", "route"]
     bad.write_text(json.dumps(item))

@@ -138,6 +138,7 @@ def test_open_audit_store_picks_backend(tmp_path: Path, postgres_url: str) -> No
     assert sqlite.backend == "sqlite"
     pg = open_audit_store(Settings(database_url=postgres_url, outbox_dir=tmp_path / "o"), outbox=False)
     assert pg.backend == "postgres"
+    pg.close()
 
 
 def test_export_feedback_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:

@@ -34,12 +34,12 @@ def test_single_ticket_prints_one_decision(fake_service: TriageService, capsys) 
     (decision,) = _lines(capsys.readouterr().out)
     for key in ("route", "intent", "confidence", "reasons", "draft", "evidence", "audit_id", "trace_id"):
         assert key in decision
-    assert decision["ticket_id"] == "C1" and decision["route"] == "auto_resolve"
+    assert decision["ticket_id"] == "cli:C1" and decision["route"] == "auto_resolve"
 
 
 def test_sample_file_every_ticket_decided_safely(fake_service: TriageService, capsys) -> None:
     assert run_cli.main(["--file", str(SAMPLES)]) == 0
-    decisions = {d["ticket_id"]: d for d in _lines(capsys.readouterr().out)}
+    decisions = {d["ticket_id"].split(":", 1)[1]: d for d in _lines(capsys.readouterr().out)}
     assert len(decisions) == len(SAMPLES.read_text().splitlines())
     assert decisions["sample-08"]["route"] == "escalate"  # empty
     assert decisions["sample-06"]["route"] == "escalate"  # legal threat

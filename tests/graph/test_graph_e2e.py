@@ -108,15 +108,15 @@ def test_end_to_end_real_parts(graph_tiny_bundle: Path, postgres_url: str, tmp_p
             rows = conn.execute(
                 "SELECT ticket_id, bundle_version FROM decisions ORDER BY ticket_id"
             ).fetchall()
-        assert rows == [("e2e-1", version), ("e2e-2", version)]
+        assert rows == [("api:e2e-1", version), ("api:e2e-2", version)]
 
         # a fresh service (new process, new connections) resumes the paused legal ticket
         svc2 = TriageService.from_settings(settings)
-        assert svc2.pending("e2e-2") is not None
+        assert svc2.pending("api:e2e-2") is not None
         reply = {"action": "respond", "text": "A supervisor will call you today.", "by": "sup"}
-        done = svc2.resume("e2e-2", reply)
+        done = svc2.resume("api:e2e-2", reply)
         assert done["status"] == "completed" and done["outcome"]["reply"].startswith("A supervisor")
-        assert len(svc2.deps.audit.list_actions("e2e-2")) == 1
+        assert len(svc2.deps.audit.list_actions("api:e2e-2")) == 1
         assert svc2.run(TicketIn(id="e2e-1", text=CLEAN))["duplicate"]
         assert svc2.deps.audit.count_decisions() == 2
     finally:

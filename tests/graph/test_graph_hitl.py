@@ -49,20 +49,20 @@ def test_pause_restart_resume_edit(tmp_path: Path, make_checkpointer: Callable[[
     assert out["status"] == "pending_review" and out["route"] == "suggest"
 
     restarted = _service(tmp_path, make_checkpointer())  # a new process: state comes from the checkpointer
-    assert restarted.pending("R1")["ticket_id"] == "R1"
+    assert restarted.pending("api:R1")["ticket_id"] == "api:R1"
     action = {"action": "edit", "text": "Your order is cancelled.", "by": "ana", "intent": "cancel_order"}
-    done = restarted.resume("R1", action)
+    done = restarted.resume("api:R1", action)
     assert done["status"] == "completed"
     assert done["outcome"]["reply"] == "Your order is cancelled." and done["outcome"]["by"] == "ana"
-    actions = restarted.deps.audit.list_actions("R1")
+    actions = restarted.deps.audit.list_actions("api:R1")
     assert len(actions) == 1 and actions[0]["action"] == "edit"
     assert actions[0]["corrected_intent"] is None  # same as predicted: not a correction
 
     # replaying the same resume (double click, webhook retry) changes nothing
-    again = restarted.resume("R1", action)
+    again = restarted.resume("api:R1", action)
     assert again.get("duplicate") is True
-    assert len(restarted.deps.audit.list_actions("R1")) == 1
-    assert restarted.deps.audit.count_decisions("R1") == 1
+    assert len(restarted.deps.audit.list_actions("api:R1")) == 1
+    assert restarted.deps.audit.count_decisions("api:R1") == 1
 
 
 @pytest.mark.parametrize(
@@ -77,14 +77,14 @@ def test_pause_restart_resume_edit(tmp_path: Path, make_checkpointer: Callable[[
 def test_every_review_action(tmp_path: Path, action: dict, check: Callable[[dict], bool]) -> None:
     svc = _service(tmp_path, sqlite_checkpointer(tmp_path / "c.db"))
     svc.run(TicketIn(id="R2", text=TEXT))
-    done = svc.resume("R2", action)
+    done = svc.resume("api:R2", action)
     assert done["status"] == "completed" and check(done["outcome"])
 
 
 def test_corrected_intent_is_recorded_for_feedback(tmp_path: Path) -> None:
     svc = _service(tmp_path, sqlite_checkpointer(tmp_path / "c.db"))
     svc.run(TicketIn(id="R3", text=TEXT))
-    svc.resume("R3", {"action": "reassign", "team": "billing", "intent": "get_refund", "by": "cy"})
+    svc.resume("api:R3", {"action": "reassign", "team": "billing", "intent": "get_refund", "by": "cy"})
     assert svc.deps.audit.feedback_rows() == [(TEXT, "get_refund")]
 
 
@@ -94,9 +94,9 @@ def test_bad_resume_requests_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(ReviewError, match="no ticket"):
         svc.resume("nope", {"action": "accept"})
     with pytest.raises(ReviewError, match="needs a non-empty text"):
-        svc.resume("R4", {"action": "edit"})
+        svc.resume("api:R4", {"action": "edit"})
     with pytest.raises(ReviewError, match="unknown team"):
-        svc.resume("R4", {"action": "reassign", "team": "martians"})
+        svc.resume("api:R4", {"action": "reassign", "team": "martians"})
     with pytest.raises(ReviewError):
-        svc.resume("R4", {"action": "delete_everything"})
-    assert svc.pending("R4") is not None  # still waiting
+        svc.resume("api:R4", {"action": "delete_everything"})
+    assert svc.pending("api:R4") is not None  # still waiting

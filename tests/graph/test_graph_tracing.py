@@ -73,7 +73,7 @@ def test_tracing_on_sends_per_node_runs_with_trace_id(tmp_path: Path, endpoint) 
     assert out["trace_id"].encode() in posted  # the audited trace id is the root run's id
     assert b"triage_ticket" in posted
     assert b"fake-bundle-1" in posted and b"langgraph_node" in posted  # run metadata reaches every node
-    assert deps.audit.get_decision("TR1")["trace_id"] == out["trace_id"]
+    assert deps.audit.get_decision(out["ticket_id"])["trace_id"] == out["trace_id"]
 
 
 def test_tracing_off_sends_nothing_even_with_env_set(tmp_path: Path, endpoint, monkeypatch) -> None:
@@ -179,7 +179,7 @@ def test_pii_ticket_leaves_nothing_unmasked(tmp_path: Path, endpoint, llm_endpoi
     assert _leaks(posted) == [], "trace payload leaks PII"
     for body in llm_requests:
         assert _leaks(body) == [], "external LLM request leaks PII"
-    row = deps.audit.get_decision("PII1")
+    row = deps.audit.get_decision(out["ticket_id"])
     assert row is not None
     assert _leaks(json.dumps(row, default=str)) == [], "audit row leaks PII"
 

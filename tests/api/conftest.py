@@ -62,3 +62,7 @@ def make_api(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Callab
     yield make
     for c in clients:
         c.__exit__(None, None, None)
+
+
+# The tiny real classifier bundle of the graph tests (trained by the real pipeline, session-scoped).
+from tests.graph.conftest import graph_labelled_csv, graph_tiny_bundle  # noqa: E402, F401

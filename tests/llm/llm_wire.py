@@ -20,6 +20,7 @@ class Reply:
     status: int = 200
     body: Any = None  # dict -> JSON; str -> sent raw
     delay_s: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. {"retry-after": "1"}
 
 
 @dataclass
@@ -82,6 +83,7 @@ def scripted_server() -> Iterator[ScriptedServer]:
                     "path": self.path,
                     "headers": {k.lower(): v for k, v in self.headers.items()},
                     "body": json.loads(raw),
+                    "at": time.monotonic(),
                 }
             )
             reply = state.next_reply()
@@ -93,6 +95,8 @@ def scripted_server() -> Iterator[ScriptedServer]:
                 self.send_response(reply.status)
                 self.send_header("content-type", "application/json")
                 self.send_header("content-length", str(len(data)))
+                for name, value in reply.headers.items():
+                    self.send_header(name, value)
                 self.end_headers()
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):

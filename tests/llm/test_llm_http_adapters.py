@@ -6,6 +6,8 @@ output) -> typed LLMError with the retries counted, and PII masking on the wire.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from llm_wire import Reply, ScriptedServer, anthropic_text_reply, anthropic_tool_reply, openai_reply
 
@@ -18,6 +20,7 @@ from src.llm.providers.openai_compat import OpenAIProvider
 from src.llm.types import LLMInvalidOutput, LLMTimeout, LLMUnavailable
 
 SCHEMA = {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"]}
+FAST = {"retry-after-ms": "20"}  # the SDKs honour it: keeps the retry tests fast
 PRICES = {"claude-haiku-4-5": (1.0, 5.0), "gpt-4o-mini": (0.15, 0.6)}
 ANALYSIS = {
     "language": "en",
@@ -34,12 +37,12 @@ ANALYSIS = {
 
 
 def _anthropic(server: ScriptedServer, **kw: object) -> AnthropicProvider:
-    opts = {"timeout_s": 5.0, "max_retries": 2, "prices": PRICES, "backoff_s": 0.01, **kw}
+    opts = {"timeout_s": 5.0, "max_retries": 2, "prices": PRICES, **kw}
     return AnthropicProvider("claude-haiku-4-5", api_key="test-key", base_url=server.url, **opts)
 
 
 def _openai(server: ScriptedServer, **kw: object) -> OpenAIProvider:
-    opts = {"timeout_s": 5.0, "max_retries": 2, "prices": PRICES, "backoff_s": 0.01, **kw}
+    opts = {"timeout_s": 5.0, "max_retries": 2, "prices": PRICES, **kw}
     return OpenAIProvider("gpt-4o-mini", api_key="test-key", base_url=server.url + "/v1", **opts)
 
 
@@ -78,8 +81,8 @@ def test_anthropic_text(scripted_server: ScriptedServer) -> None:
 def test_anthropic_500_retried_then_succeeds(scripted_server: ScriptedServer) -> None:
     err = {"type": "error", "error": {"type": "api_error", "message": "boom"}}
     scripted_server.replies = [
-        Reply(500, err),
-        Reply(529, err),
+        Reply(500, err, headers=FAST),
+        Reply(529, err, headers=FAST),
         Reply(body=anthropic_tool_reply({"answer": "ok"})),
     ]
     provider = _anthropic(scripted_server)
@@ -90,7 +93,7 @@ def test_anthropic_500_retried_then_succeeds(scripted_server: ScriptedServer) ->
 
 def test_anthropic_500_exhausts_retries(scripted_server: ScriptedServer) -> None:
     err = {"type": "error", "error": {"type": "api_error", "message": "boom"}}
-    scripted_server.replies = [Reply(500, err)]
+    scripted_server.replies = [Reply(500, err, headers=FAST)]
     with pytest.raises(LLMUnavailable) as info:
         _anthropic(scripted_server, max_retries=2).complete_json("sys", "q", SCHEMA)
     assert info.value.attempts == 3
@@ -183,7 +186,10 @@ def test_openai_malformed_json_content_is_invalid_output(scripted_server: Script
 
 
 def test_openai_500_and_429_retried_with_count(scripted_server: ScriptedServer) -> None:
-    scripted_server.replies = [Reply(429, {"error": {"message": "slow down"}}), Reply(500, {"error": {}})]
+    scripted_server.replies = [
+        Reply(429, {"error": {"message": "slow down"}}, headers=FAST),
+        Reply(500, {"error": {}}, headers=FAST),
+    ]
     with pytest.raises(LLMUnavailable) as info:
         _openai(scripted_server, max_retries=3).complete_json("sys", "q", SCHEMA)
     assert info.value.attempts == 4 and len(scripted_server.requests) == 4
@@ -198,7 +204,7 @@ def test_openai_timeout(scripted_server: ScriptedServer) -> None:
 
 def test_openai_connection_refused_is_unavailable() -> None:
     provider = OpenAIProvider(
-        "m", base_url="http://127.0.0.1:9/v1", timeout_s=1, max_retries=1, backoff_s=0.01
+        "m", base_url="http://127.0.0.1:9/v1", timeout_s=1, max_retries=1
     )
     with pytest.raises(LLMUnavailable) as info:
         provider.complete_text("sys", "hi")
@@ -228,3 +234,124 @@ def test_get_provider_masks_pii_before_openai_compatible_server(scripted_server:
     assert "[person_1]" in sent and "[iban_1]" in sent
     assert result.text.startswith("Hello jane doe,")  # restored locally
     clear_provider_cache()
+
+
+# --- issue #10 item 19: format fallback only when named and not OpenAI, SDK retries, one deadline ------
+
+OK = openai_reply('{"answer": "ok"}')
+
+
+def _formats(server: ScriptedServer) -> list[str]:
+    return [r["body"].get("response_format", {}).get("type") for r in server.requests]
+
+
+def test_openai_auto_mode_keeps_json_schema_after_an_unrelated_400(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [Reply(400, {"error": {"message": "max_tokens is too large"}}), Reply(body=OK)]
+    provider = _openai(scripted_server)
+    with pytest.raises(LLMUnavailable):
+        provider.complete_json("sys", "q", SCHEMA)
+    assert provider.complete_json("sys", "q", SCHEMA)[0] == {"answer": "ok"}
+    assert _formats(scripted_server) == ["json_schema", "json_schema"] and provider.json_mode == "auto"
+
+
+def test_openai_switches_on_a_500_naming_response_format_without_retrying_it(
+    scripted_server: ScriptedServer,
+) -> None:
+    """llama-cpp-python's server answers json_schema with a 500 that names it: not transient."""
+    scripted_server.replies = [
+        Reply(500, {"error": {"message": "Unsupported response_format type: json_schema"}}),
+        Reply(body=OK),
+    ]
+    provider = _openai(scripted_server, max_retries=3)
+    assert provider.complete_json("sys", "q", SCHEMA)[0] == {"answer": "ok"}
+    assert _formats(scripted_server) == ["json_schema", "json_object"]
+    assert provider.json_mode == "json_object"
+
+
+def test_openai_base_url_never_switches_format() -> None:
+    assert OpenAIProvider("m", api_key="k").format_fallback is False  # the SDK's default URL is OpenAI's
+    assert OpenAIProvider("m", api_key="k", base_url="https://api.openai.com/v1").format_fallback is False
+    assert OpenAIProvider("m", base_url="http://127.0.0.1:8080/v1").format_fallback is True
+
+
+def test_format_rejection_without_fallback_is_an_error(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [Reply(400, {"error": {"message": "Invalid response_format"}})]
+    provider = _openai(scripted_server)
+    provider.format_fallback = False  # as for api.openai.com
+    with pytest.raises(LLMUnavailable):
+        provider.complete_json("sys", "q", SCHEMA)
+    assert _formats(scripted_server) == ["json_schema"] and provider.json_mode == "auto"
+
+
+def test_openai_sdk_retry_honours_retry_after(scripted_server: ScriptedServer) -> None:
+    scripted_server.replies = [
+        Reply(429, {"error": {"message": "slow down"}}, headers={"retry-after": "1"}),
+        Reply(body=OK),
+    ]
+    provider = _openai(scripted_server, max_retries=2)
+    assert provider.complete_json("sys", "q", SCHEMA)[0] == {"answer": "ok"}
+    assert provider.attempts == 2
+    gap = scripted_server.requests[1]["at"] - scripted_server.requests[0]["at"]
+    assert gap >= 0.9, gap
+
+
+def test_overall_deadline_skips_a_retry_that_would_overrun(scripted_server: ScriptedServer) -> None:
+    err = {"error": {"message": "overloaded"}}
+    scripted_server.replies = [Reply(503, err, headers={"retry-after": "2"})]
+    provider = _openai(scripted_server, max_retries=5, deadline_s=1.0)
+    start = time.monotonic()
+    with pytest.raises(LLMUnavailable) as info:
+        provider.complete_json("sys", "q", SCHEMA)
+    assert time.monotonic() - start < 1.0
+    assert len(scripted_server.requests) == 1 and info.value.attempts == 1
+
+
+@pytest.mark.parametrize("kind", ["anthropic", "openai"])
+def test_overall_deadline_cuts_a_slow_attempt(scripted_server: ScriptedServer, kind: str) -> None:
+    body = anthropic_tool_reply({"answer": "late"}) if kind == "anthropic" else openai_reply("{}")
+    scripted_server.replies = [Reply(body=body, delay_s=3.0)]
+    make = _anthropic if kind == "anthropic" else _openai
+    provider = make(scripted_server, timeout_s=10.0, max_retries=3, deadline_s=0.8)
+    start = time.monotonic()
+    with pytest.raises(LLMTimeout):
+        provider.complete_json("sys", "q", SCHEMA)
+    assert time.monotonic() - start < 0.8 + 0.5
+    assert len(scripted_server.requests) == 1
+
+
+def test_graph_step_deadline_bounds_the_adapter(scripted_server: ScriptedServer) -> None:
+    from src.llm.deadline import deadline_scope
+
+    scripted_server.replies = [Reply(body=OK, delay_s=3.0)]
+    provider = _openai(scripted_server, timeout_s=10.0, max_retries=3)
+    start = time.monotonic()
+    with deadline_scope(0.6), pytest.raises(LLMTimeout):
+        provider.complete_json("sys", "q", SCHEMA)
+    assert time.monotonic() - start < 0.6 + 0.5
+
+
+def test_get_provider_deadline_is_the_node_timeout() -> None:
+    clear_provider_cache()
+    settings = Settings(llm_provider="openai", openai_base_url="http://127.0.0.1:9/v1", node_timeout_s=42.0)
+    provider = get_provider(settings)
+    assert provider.inner.deadline_s == 42.0
+    clear_provider_cache()
+
+
+def test_temperature_zero_where_the_api_has_one(scripted_server: ScriptedServer) -> None:
+    """OpenAI-compatible: temperature 0 on every call. Anthropic API 2026-10-21 (SDK 2.x) rejects any
+    sampling parameter with HTTP 400, so none is sent there."""
+    scripted_server.replies = [
+        Reply(body=anthropic_tool_reply({"answer": "a"})),
+        Reply(body=anthropic_text_reply("b")),
+        Reply(body=OK),
+        Reply(body=openai_reply("c")),
+    ]
+    anthropic_provider, openai_provider = _anthropic(scripted_server), _openai(scripted_server)
+    anthropic_provider.complete_json("sys", "q", SCHEMA)
+    anthropic_provider.complete_text("sys", "q")
+    openai_provider.complete_json("sys", "q", SCHEMA)
+    openai_provider.complete_text("sys", "q")
+    bodies = [r["body"] for r in scripted_server.requests]
+    assert [b.get("temperature") for b in bodies[2:]] == [0, 0]
+    assert not any(k in b for b in bodies[:2] for k in ("temperature", "top_p", "top_k"))

@@ -72,6 +72,7 @@ def _build(kind: str, model: str, settings: Settings) -> LLMProvider:
             timeout_s=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,
             prices=settings.llm_prices,
+            deadline_s=settings.node_timeout_s,
         )
     else:
         from src.llm.providers.openai_compat import OpenAIProvider
@@ -85,6 +86,7 @@ def _build(kind: str, model: str, settings: Settings) -> LLMProvider:
             timeout_s=settings.llm_timeout_s,
             max_retries=settings.llm_max_retries,
             prices=settings.llm_prices,
+            deadline_s=settings.node_timeout_s,
         )
     return MaskingProvider(provider) if settings.mask_pii_external else provider
 

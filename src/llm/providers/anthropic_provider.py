@@ -1,7 +1,13 @@
 """Claude through the official SDK; structured output via a forced tool call.
 
 The tool's ``input_schema`` is the JSON schema we want; the tool_use block's ``input`` is the
-result. SDK retries are off so ours are the only ones (bounded, exponential, counted).
+result. Retries are the SDK's own (``max_retries``; they honour ``Retry-After``), under one overall
+deadline (``deadline_s``; see ``base.DeadlineTransport``).
+
+No ``temperature``: the SDK (2.x) speaks API version 2026-10-21, which removed the sampling
+parameters (``temperature``/``top_p``/``top_k`` are rejected with HTTP 400 even at their defaults) and
+the SDK no longer accepts them. Claude's answers are therefore not pinned to greedy decoding; the
+graph never relies on that (every answer is validated and the rules decide the floor).
 """
 
 from __future__ import annotations
@@ -10,14 +16,19 @@ from typing import Any
 
 import anthropic
 
-from src.llm.providers.base import ApiAdapter, TransientError
-from src.llm.types import LLMInvalidOutput, LLMUnavailable, Usage
+from src.llm.providers.base import ApiAdapter, DeadlineReached
+from src.llm.types import LLMInvalidOutput, LLMTimeout, LLMUnavailable, Usage
 
 TOOL_NAME = "record_result"
 
 
+class _Stop(DeadlineReached, anthropic.AnthropicError):
+    """An AnthropicError that is not a connection/status error, so the SDK does not retry it."""
+
+
 class AnthropicProvider(ApiAdapter):
     name = "anthropic"
+    stop_error = _Stop
 
     def __init__(
         self,
@@ -28,25 +39,29 @@ class AnthropicProvider(ApiAdapter):
         timeout_s: float = 60.0,
         max_retries: int = 2,
         prices: dict[str, tuple[float, float]] | None = None,
-        backoff_s: float = 0.5,
+        deadline_s: float | None = None,
     ) -> None:
-        super().__init__(model, max_retries=max_retries, prices=prices, backoff_s=backoff_s)
+        super().__init__(model, max_retries=max_retries, prices=prices, deadline_s=deadline_s)
         self._client = anthropic.Anthropic(
-            api_key=api_key, base_url=base_url, timeout=timeout_s, max_retries=0
+            api_key=api_key,
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=max_retries,
+            http_client=anthropic.DefaultHttpxClient(transport=self.transport(), timeout=timeout_s),
         )
 
     def _create(self, **kwargs: Any) -> tuple[Any, float]:
         def once() -> Any:
-            self.attempts += 1
             try:
                 return self._client.messages.create(model=self.model, **kwargs)
+            except _Stop as exc:
+                cls = LLMTimeout if exc.timeout else LLMUnavailable
+                raise cls(f"anthropic: {exc}") from exc
             except anthropic.APITimeoutError as exc:
-                raise TransientError(f"anthropic timeout: {exc}", timeout=True) from exc
+                raise LLMTimeout(f"anthropic timeout: {exc}") from exc
             except anthropic.APIConnectionError as exc:
-                raise TransientError(f"anthropic connection error: {exc}") from exc
+                raise LLMUnavailable(f"anthropic connection error: {exc}") from exc
             except anthropic.APIStatusError as exc:
-                if exc.status_code == 429 or exc.status_code >= 500:
-                    raise TransientError(f"anthropic HTTP {exc.status_code}") from exc
                 raise LLMUnavailable(f"anthropic HTTP {exc.status_code}: {exc.message}") from exc
             except anthropic.APIResponseValidationError as exc:
                 raise LLMInvalidOutput(f"anthropic response did not match the API schema: {exc}") from exc

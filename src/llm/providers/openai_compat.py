@@ -1,33 +1,57 @@
 """OpenAI and any OpenAI-compatible server (vLLM, Ollama, llama.cpp server) via the official SDK.
 
 Structured output uses ``response_format={"type": "json_schema", ...}``. Some compatible servers
-(llama-cpp-python's) only accept ``{"type": "json_object", "schema": ...}``: in ``auto`` mode a
-rejection of ``json_schema`` (400/422, or an error naming ``response_format``) switches this
-provider to that form once and remembers it.
-The SDK's own retries are off so ours (bounded, exponential, counted) are the only ones.
+(llama-cpp-python's) only accept ``{"type": "json_object", "schema": ...}``: in ``auto`` mode an
+error that *names* the response format (``response_format`` / ``json_schema`` in the message) from a
+server that is not OpenAI's switches this provider to that form once and remembers it. Any other
+400/422 is the request's own fault and is raised; OpenAI itself is never downgraded.
+
+Retries are the SDK's own (``max_retries``; they honour ``Retry-After``), under one overall
+deadline (``deadline_s``, no longer than the graph step's timeout; see ``base.DeadlineTransport``).
 """
 
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlparse
 
+import httpx2
 import openai
 
-from src.llm.providers.base import ApiAdapter, TransientError
+from src.llm.providers.base import ApiAdapter, DeadlineReached
 from src.llm.providers.local import parse_json_object
-from src.llm.types import LLMInvalidOutput, LLMUnavailable, Usage
+from src.llm.types import LLMInvalidOutput, LLMTimeout, LLMUnavailable, Usage
 
 JsonMode = Literal["auto", "json_schema", "json_object"]
+_FORMAT_WORDS = ("response_format", "json_schema")
+
+
+class _Stop(DeadlineReached, openai.OpenAIError):
+    """An OpenAIError, so the SDK raises it at once instead of retrying."""
 
 
 class _FormatRejected(LLMUnavailable):
-    """The server refused the response_format (400/422): try the other structured-output form."""
+    """The server named the response_format in its error: try the other structured-output form."""
+
+
+def is_openai_url(base_url: str | None) -> bool:
+    """True for OpenAI's own API (the SDK's default when no base URL is given)."""
+    if not base_url:
+        return True
+    host = (urlparse(base_url).hostname or "").lower()
+    return host == "openai.com" or host.endswith(".openai.com")
+
+
+def names_response_format(message: str) -> bool:
+    low = message.lower()
+    return any(word in low for word in _FORMAT_WORDS)
 
 
 class OpenAIProvider(ApiAdapter):
     name = "openai"
     tokens_in_attr = "prompt_tokens"
     tokens_out_attr = "completion_tokens"
+    stop_error = _Stop
 
     def __init__(
         self,
@@ -38,33 +62,40 @@ class OpenAIProvider(ApiAdapter):
         timeout_s: float = 60.0,
         max_retries: int = 2,
         prices: dict[str, tuple[float, float]] | None = None,
-        backoff_s: float = 0.5,
         json_mode: JsonMode = "auto",
+        deadline_s: float | None = None,
     ) -> None:
-        super().__init__(model, max_retries=max_retries, prices=prices, backoff_s=backoff_s)
+        super().__init__(model, max_retries=max_retries, prices=prices, deadline_s=deadline_s)
         self.json_mode: JsonMode = json_mode
+        # Only compatible servers get the json_object fallback: OpenAI supports json_schema.
+        self.format_fallback = not is_openai_url(base_url)
         # Local compatible servers need no key, but the SDK insists on one.
         self._client = openai.OpenAI(
-            api_key=api_key or "no-key", base_url=base_url, timeout=timeout_s, max_retries=0
+            api_key=api_key or "no-key",
+            base_url=base_url,
+            timeout=timeout_s,
+            max_retries=max_retries,
+            http_client=openai.DefaultHttpxClient(transport=self.transport(), timeout=timeout_s),
         )
+
+    def not_transient(self, response: httpx2.Response) -> bool:
+        # llama-cpp-python's server answers an unknown response_format with a 500 that names it.
+        return names_response_format(response.text)
 
     def _create(self, *, probing_format: bool = False, **kwargs: Any) -> tuple[Any, float]:
         def once() -> Any:
-            self.attempts += 1
             try:
                 return self._client.chat.completions.create(model=self.model, temperature=0.0, **kwargs)
+            except _Stop as exc:
+                cls = LLMTimeout if exc.timeout else LLMUnavailable
+                raise cls(f"openai: {exc}") from exc
             except openai.APITimeoutError as exc:
-                raise TransientError(f"openai timeout: {exc}", timeout=True) from exc
+                raise LLMTimeout(f"openai timeout: {exc}") from exc
             except openai.APIConnectionError as exc:
-                raise TransientError(f"openai connection error: {exc}") from exc
+                raise LLMUnavailable(f"openai connection error: {exc}") from exc
             except openai.APIStatusError as exc:
-                # llama-cpp-python's server answers an unknown response_format with a 500 that names it.
-                if probing_format and (
-                    exc.status_code in (400, 422) or "response_format" in str(exc.message)
-                ):
+                if probing_format and names_response_format(str(exc.message)):
                     raise _FormatRejected(f"openai HTTP {exc.status_code}: {exc.message}") from exc
-                if exc.status_code == 429 or exc.status_code >= 500:
-                    raise TransientError(f"openai HTTP {exc.status_code}") from exc
                 raise LLMUnavailable(f"openai HTTP {exc.status_code}: {exc.message}") from exc
             except openai.APIResponseValidationError as exc:
                 raise LLMInvalidOutput(f"openai response did not match the API schema: {exc}") from exc
@@ -102,7 +133,7 @@ class OpenAIProvider(ApiAdapter):
                     messages=messages,
                     max_tokens=max_tokens,
                     response_format=json_schema,
-                    probing_format=self.json_mode == "auto",
+                    probing_format=self.json_mode == "auto" and self.format_fallback,
                 )
             except _FormatRejected:
                 self.json_mode = "json_object"

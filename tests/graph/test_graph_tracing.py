@@ -204,3 +204,26 @@ def test_anonymize_drops_unmasked_keys_and_masks_every_string() -> None:
     assert out["hits"][0]["ticket"]["text"] == "call me on [PHONE_1]"
     assert (out["n"], out["ok"]) == (3, True)
     assert payload["raw_text"].startswith("no pattern")  # the caller's dict is not modified
+
+
+def test_every_traced_run_goes_through_the_anonymizer(endpoint) -> None:
+    """The wiring, independent of what the graph state holds today: any traced payload is anonymized."""
+    from langsmith import traceable
+
+    from src.config import Settings
+    from src.graph.tracing import tracing_scope
+
+    url, received = endpoint
+
+    @traceable(name="probe_run")
+    def probe(raw_text: str, note: str) -> dict:
+        return {"draft_display": "Dear Ann Example", "echo": note}
+
+    settings = Settings(langsmith_tracing=True, langsmith_endpoint=url, langsmith_api_key="k")
+    with tracing_scope(settings):
+        probe("an unmatchable secret", "call me on 07700900123")
+    posted = b"".join(body for method, _, body in received if method in ("POST", "PATCH"))
+    assert b"probe_run" in posted
+    for secret in (b"unmatchable secret", b"07700900123", b"Ann Example"):
+        assert secret not in posted, secret
+    assert b"[PHONE_1]" in posted and b"[redacted]" in posted

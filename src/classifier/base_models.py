@@ -24,19 +24,19 @@ ALIASES = {
 
 @dataclass(frozen=True)
 class LoraTargets:
-    """LoRA target modules and the (newly initialised) head modules that must be trained and saved."""
+    """Names of the encoder's Linear layers LoRA adapts (every projection of every transformer block:
+    attention q/k/v/output and both feed-forward layers). The head is ours and always fully trained."""
 
     target_modules: tuple[str, ...]
-    modules_to_save: tuple[str, ...]
 
 
 # Keyed by ``config.model_type``.
 LORA_TARGETS: dict[str, LoraTargets] = {
-    "bert": LoraTargets(("query", "key", "value", "dense"), ("classifier",)),
-    "mpnet": LoraTargets(("q", "k", "v", "o", "dense"), ("classifier",)),
-    "distilbert": LoraTargets(("q_lin", "v_lin"), ("pre_classifier", "classifier")),
-    "roberta": LoraTargets(("query", "key", "value", "dense"), ("classifier",)),
-    "xlm-roberta": LoraTargets(("query", "key", "value", "dense"), ("classifier",)),
+    "bert": LoraTargets(("query", "key", "value", "dense")),
+    "mpnet": LoraTargets(("q", "k", "v", "o", "dense")),
+    "distilbert": LoraTargets(("q_lin", "k_lin", "v_lin", "out_lin", "lin1", "lin2")),
+    "roberta": LoraTargets(("query", "key", "value", "dense")),
+    "xlm-roberta": LoraTargets(("query", "key", "value", "dense")),
 }
 
 
@@ -85,6 +85,5 @@ def lora_targets(model_type: str) -> LoraTargets:
         return LORA_TARGETS[model_type]
     except KeyError:
         raise ValueError(
-            f"no default LoRA targets for model_type={model_type!r}; pass --target-modules and "
-            "--modules-to-save explicitly"
+            f"no default LoRA targets for model_type={model_type!r}; pass --target-modules explicitly"
         ) from None

@@ -8,14 +8,21 @@ edited behind the bundle's back, or inconsistent (e.g. label count != classifica
 
 Layout::
 
-    adapter_config.json, adapter_model.safetensors   PEFT LoRA adapter (+ head via modules_to_save)
+    adapter_config.json, adapter_model.safetensors   method "lora": PEFT LoRA adapter + the linear head
+    model.safetensors, encoder_config.json           method "full": every weight + the encoder's config
     tokenizer.json, tokenizer_config.json            tokenizer (tokenizer.json is required)
     labels.json                                      {"labels": [...]}  (id = list index)
     calibration.json                                 {"temperature": T, "fit_on": split, ...}
     thresholds.json                                  routing thresholds + provenance (``source``)
     split_manifest.json                              frozen train/val/calibration/test ids + hashes
-    onnx/model.int8.onnx                             LoRA-merged model, dynamic int8 (optional)
+    ood.safetensors                                  Gaussians of training embeddings (OOD score)
+    onnx/model.int8.onnx                             LoRA-merged model, dynamic int8 (optional; may be
+                                                     rebuilt at first load, see ``onnx.shipped``)
+    onnx_reference.json                              torch logits of held-out texts the int8 graph must match
     bundle.json                                      metadata + sha256 of every part + version
+
+The model is ``src.classifier.model.MeanPoolingClassifier`` (architecture recorded in bundle.json);
+the base encoder's weight files are pinned by sha256 and checked whenever they are loaded.
 
 Reports written next to the parts (eval.json, PNGs, MODEL_CARD.md) are not parts: they can be
 regenerated without changing what the bundle predicts.
@@ -26,13 +33,9 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import logging
 import math
 import platform
 import re
-import shutil
-import tempfile
-import warnings
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from importlib import metadata as importlib_metadata
@@ -41,7 +44,7 @@ from typing import Any
 
 from src.classifier.types import BundleError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 BUNDLE_FILE = "bundle.json"
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -50,22 +53,26 @@ LABELS_FILE = "labels.json"
 CALIBRATION_FILE = "calibration.json"
 THRESHOLDS_FILE = "thresholds.json"
 MANIFEST_FILE = "split_manifest.json"
+MODEL_WEIGHTS = "model.safetensors"
+ENCODER_CONFIG = "encoder_config.json"
+OOD_FILE = "ood.safetensors"
 ONNX_FILE = "onnx/model.int8.onnx"
-ONNX_OPSET = 17
-REQUIRED_PARTS: tuple[str, ...] = (
-    ADAPTER_CONFIG,
-    ADAPTER_WEIGHTS,
-    TOKENIZER_FILE,
-    LABELS_FILE,
-    CALIBRATION_FILE,
-    THRESHOLDS_FILE,
-    MANIFEST_FILE,
+ONNX_REFERENCE = "onnx_reference.json"
+COMMON_PARTS: tuple[str, ...] = (
+    TOKENIZER_FILE, LABELS_FILE, CALIBRATION_FILE, THRESHOLDS_FILE, MANIFEST_FILE
 )
+METHOD_PARTS: dict[str, tuple[str, ...]] = {
+    "lora": (ADAPTER_CONFIG, ADAPTER_WEIGHTS),
+    "full": (MODEL_WEIGHTS, ENCODER_CONFIG),
+}
+REQUIRED_PARTS: tuple[str, ...] = (*METHOD_PARTS["lora"], *COMMON_PARTS)  # the default (LoRA) bundle
 MANIFEST_KEYS: tuple[str, ...] = ("seed", "source", "data_hash", "train", "val", "test")
 REQUIRED_META_KEYS: tuple[str, ...] = (
     "format_version",
     "bundle_version",
     "base_model",
+    "architecture",
+    "method",
     "num_labels",
     "max_length",
     "files",
@@ -209,6 +216,11 @@ def validate_manifest(obj: Any) -> dict[str, Any]:
     return obj
 
 
+def weights_part(meta: Mapping[str, Any]) -> str:
+    """The file holding the trained head: the adapter (LoRA) or the full weights."""
+    return MODEL_WEIGHTS if meta.get("method") == "full" else ADAPTER_WEIGHTS
+
+
 def head_size_from_adapter(weights_path: Path) -> int:
     """Output size of the saved classification head, read from the safetensors header only."""
     from safetensors import safe_open
@@ -258,7 +270,14 @@ def load_bundle_meta(out_dir: str | Path) -> dict[str, Any]:
     files = meta["files"]
     if not isinstance(files, dict):
         raise BundleError(f"{BUNDLE_FILE}: 'files' must map part path -> sha256")
-    unrecorded = [p for p in REQUIRED_PARTS if p not in files]
+    from src.classifier.model import ARCHITECTURE
+
+    if meta["architecture"] != ARCHITECTURE:
+        raise BundleError(f"{BUNDLE_FILE}: architecture {meta['architecture']!r} is not served by this code "
+                          f"({ARCHITECTURE}); retrain the bundle")
+    if meta["method"] not in METHOD_PARTS:
+        raise BundleError(f"{BUNDLE_FILE}: unknown method {meta['method']!r}")
+    unrecorded = [p for p in (*METHOD_PARTS[meta["method"]], *COMMON_PARTS) if p not in files]
     if unrecorded:
         raise BundleError(f"{BUNDLE_FILE} does not record required part(s) {unrecorded}")
     for rel, expected in files.items():
@@ -282,7 +301,7 @@ def load_bundle_meta(out_dir: str | Path) -> dict[str, Any]:
         raise BundleError(
             f"{LABELS_FILE} has {len(labels)} labels but bundle.json says num_labels={meta['num_labels']}"
         )
-    head = head_size_from_adapter(root / ADAPTER_WEIGHTS)
+    head = head_size_from_adapter(root / weights_part(meta))
     if head != len(labels):
         raise BundleError(
             f"classification head has {head} outputs but {LABELS_FILE} has {len(labels)} labels"
@@ -291,7 +310,7 @@ def load_bundle_meta(out_dir: str | Path) -> dict[str, Any]:
     validate_thresholds(_read_json(root / THRESHOLDS_FILE, THRESHOLDS_FILE), labels)
     validate_manifest(_read_json(root / MANIFEST_FILE, MANIFEST_FILE))
     onnx = meta.get("onnx")
-    if onnx is not None and onnx.get("path") not in files:
+    if onnx is not None and onnx.get("shipped", True) and onnx.get("path") not in files:
         raise BundleError(f"{BUNDLE_FILE}: onnx export {onnx.get('path')!r} is not a recorded part")
     return meta
 
@@ -304,7 +323,8 @@ def model_fingerprint(meta: Mapping[str, Any]) -> dict[str, str]:
     """
     files = meta.get("files") or {}
     onnx = (meta.get("onnx") or {}).get("path")
-    return {rel: files[rel] for rel in (ADAPTER_WEIGHTS, CALIBRATION_FILE, onnx) if rel and rel in files}
+    weights = (ADAPTER_WEIGHTS, MODEL_WEIGHTS, OOD_FILE, CALIBRATION_FILE, onnx, ONNX_REFERENCE)
+    return {rel: files[rel] for rel in weights if rel and rel in files}
 
 
 def effective_thresholds(thresholds: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -371,7 +391,30 @@ def _check_label_order(config: Any, labels: list[str]) -> None:
             )
 
 
-def _base_model_info(base_model: str, config: Any) -> dict[str, Any]:
+def base_weights_sha256(source: str) -> dict[str, str] | None:
+    """sha256 of the base encoder's weight files (None when it is a hub id not on disk)."""
+    root = Path(source)
+    if not root.is_dir():
+        return None
+    files = sorted(f for f in root.iterdir() if f.suffix in (".safetensors", ".bin") and f.is_file())
+    return {f.name: sha256_file(f) for f in files} or None
+
+
+def check_base_weights(meta: Mapping[str, Any], source: str) -> None:
+    """Refuse base weights that differ from the ones the bundle was trained on (LoRA needs the exact
+    base: an adapter on other weights predicts something else without any error)."""
+    pinned = (meta.get("base_model") or {}).get("weights_sha256")
+    if not pinned:
+        return
+    actual = base_weights_sha256(source)
+    if actual != pinned:
+        raise BundleError(
+            f"base model weights at {source} do not match the ones this bundle was trained on "
+            f"(sha256 {actual} != pinned {pinned}): reinstall the pinned base model"
+        )
+
+
+def _base_model_info(base_model: str, config: Any, *, pin: bool) -> dict[str, Any]:
     from src.classifier.base_models import resolve_base_model
 
     try:
@@ -384,7 +427,27 @@ def _base_model_info(base_model: str, config: Any) -> dict[str, Any]:
         "model_type": getattr(config, "model_type", None),
         "hidden_size": getattr(config, "hidden_size", getattr(config, "dim", None)),
         "num_hidden_layers": getattr(config, "num_hidden_layers", getattr(config, "n_layers", None)),
+        "weights_sha256": base_weights_sha256(source) if pin else None,
     }
+
+
+def _save_weights(root: Path, model: Any, method: str) -> list[str]:
+    """Write the trained weights; returns the parts written."""
+    from safetensors.torch import save_file
+
+    from src.classifier.model import unwrap
+
+    if method == "lora":
+        if not hasattr(model, "peft_config"):
+            raise BundleError("method 'lora' expects a PEFT model (LoRA adapter + head in modules_to_save)")
+        model.save_pretrained(str(root))
+        (root / "README.md").unlink(missing_ok=True)  # PEFT's stub card; MODEL_CARD.md is ours
+        return list(METHOD_PARTS["lora"])
+    inner = unwrap(model)
+    state = {k: v.detach().to("cpu").contiguous() for k, v in inner.state_dict().items()}
+    save_file(state, str(root / MODEL_WEIGHTS))
+    _write_json(root / ENCODER_CONFIG, inner.encoder.config.to_dict())
+    return list(METHOD_PARTS["full"])
 
 
 def save_bundle(
@@ -402,35 +465,43 @@ def save_bundle(
     thresholds: dict | None = None,
     export_onnx: bool = True,
     temperature_fit_on: str = "calibration",
+    method: str = "lora",
+    ood: Any = None,
+    verify_texts: list[str] | None = None,
 ) -> Path:
     """Write a complete serving bundle into ``out_dir`` (created; existing parts overwritten).
 
-    ``model`` is the trained PEFT model (LoRA + head in modules_to_save); it is not modified — the
-    ONNX export merges a deep copy. Returns the bundle directory.
+    ``model`` is the trained model (a PEFT-wrapped ``MeanPoolingClassifier`` for ``method="lora"``,
+    the classifier itself for ``"full"``); it is not modified — the ONNX export merges a deep copy and
+    is checked against it on ``verify_texts`` (the validation split). ``ood`` is the fitted
+    ``GaussianDensity`` of training embeddings. Returns the bundle directory.
     """
+    from src.classifier.model import ARCHITECTURE, merged_copy, unwrap
+
     root = Path(out_dir)
     root.mkdir(parents=True, exist_ok=True)
     labels = validate_labels({"labels": list(labels)})
     temperature = validate_temperature({"temperature": temperature})
     thresholds = validate_thresholds(copy.deepcopy(thresholds or DEFAULT_THRESHOLDS), labels)
     split_manifest = validate_manifest(split_manifest)
-    config = getattr(model, "config", None)
+    inner = unwrap(model)
+    config = inner.config
     _check_label_order(config, labels)
-    if not hasattr(model, "peft_config"):
-        raise BundleError("save_bundle expects a PEFT model (LoRA adapter + head in modules_to_save)")
-
-    model.save_pretrained(str(root))
-    (root / "README.md").unlink(missing_ok=True)  # PEFT's stub card; MODEL_CARD.md is ours
+    if method not in METHOD_PARTS:
+        raise BundleError(f"unknown method {method!r}")
+    for stale in (*METHOD_PARTS["lora"], *METHOD_PARTS["full"], OOD_FILE, ONNX_FILE, ONNX_REFERENCE):
+        (root / stale).unlink(missing_ok=True)
+    parts = _save_weights(root, model, method)
     saved = tokenizer.save_pretrained(str(root))
     tokenizer_parts = {Path(p).relative_to(root).as_posix() for p in saved if Path(p).is_file()}
     if TOKENIZER_FILE not in tokenizer_parts:
         raise BundleError(
             "the tokenizer did not write tokenizer.json: a fast tokenizer is required for serving"
         )
-    head = head_size_from_adapter(root / ADAPTER_WEIGHTS)
+    head = head_size_from_adapter(root / weights_part({"method": method}))
     if head != len(labels):
         raise BundleError(
-            f"saved adapter head has {head} outputs but {len(labels)} labels: is the head in modules_to_save?"
+            f"saved head has {head} outputs but {len(labels)} labels: is the head in modules_to_save?"
         )
     _write_json(root / LABELS_FILE, {"labels": labels})
     _write_json(
@@ -439,31 +510,43 @@ def save_bundle(
     )
     _write_json(root / THRESHOLDS_FILE, thresholds)
     _write_json(root / MANIFEST_FILE, split_manifest)
+    parts += [*COMMON_PARTS, *sorted(tokenizer_parts)]
+    if ood is not None:
+        ood.save(root / OOD_FILE)
+        parts.append(OOD_FILE)
     max_length = _max_length(train_config, tokenizer)
+    names = list(inner.input_names)
 
     onnx_meta: dict[str, Any] | None = None
-    (root / ONNX_FILE).unlink(missing_ok=True)
     if export_onnx:
-        onnx_meta = export_int8_onnx(model, tokenizer, root / ONNX_FILE)
+        from src.classifier.onnx_export import export_verified
+
+        onnx_meta, reference = export_verified(merged_copy(model), tokenizer, names, root / ONNX_FILE,
+                                               list(verify_texts or []), max_length=max_length)
+        onnx_meta = {"path": ONNX_FILE, "shipped": True, **onnx_meta}
+        _write_json(root / ONNX_REFERENCE, reference)
+        parts += [ONNX_FILE, ONNX_REFERENCE]
 
     meta: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "bundle_version": "",
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "task": "intent-classification",
-        "base_model": _base_model_info(base_model, config),
+        "architecture": ARCHITECTURE,
+        "method": method,
+        "base_model": _base_model_info(base_model, config, pin=method == "lora"),
         "num_labels": len(labels),
         "max_length": max_length,
-        "model_input_names": model_input_names(model, tokenizer),
+        "model_input_names": names,
         "libraries": library_versions(),
         "data_hash": split_manifest.get("data_hash") or data_info.get("data_hash"),
         "data": data_info,
         "train_config": train_config,
         "metrics": metrics or {},
+        "ood": {"path": OOD_FILE, "embedding": "mean-pooled, L2-normalised"} if ood is not None else None,
         "onnx": onnx_meta,
         "files": {},
     }
-    parts = list(REQUIRED_PARTS) + sorted(tokenizer_parts) + ([ONNX_FILE] if onnx_meta else [])
     _finalise(root, meta, parts)
     load_bundle_meta(root)  # never hand back a bundle that would not load
     return root
@@ -496,91 +579,3 @@ def update_bundle(
         meta["metrics"] = metrics
     meta["updated_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return _finalise(root, meta, meta["files"].keys())
-
-
-# ----------------------------------------------------------------------------- ONNX export
-
-
-def model_input_names(model: Any, tokenizer: Any) -> list[str]:
-    """Tokenizer outputs the model's forward accepts (a BERT tokenizer feeding DistilBERT would
-    otherwise pass token_type_ids, which DistilBERT rejects)."""
-    import inspect
-
-    names = list(getattr(tokenizer, "model_input_names", None) or ["input_ids", "attention_mask"])
-    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
-    try:
-        accepted = set(inspect.signature(inner.forward).parameters)
-    except (TypeError, ValueError):
-        return names
-    return [n for n in names if n in accepted] or names
-
-
-def export_int8_onnx(
-    model: Any, tokenizer: Any, out_path: Path, *, opset: int = ONNX_OPSET
-) -> dict[str, Any]:
-    """Merge LoRA into a copy of ``model``, export to ONNX (TorchScript exporter) and int8-quantise.
-
-    Dynamic int8 quantisation of the merged model is what makes single-ticket CPU latency ~2 ms
-    (NOTES.md); the fp32 intermediate is discarded.
-    """
-    import torch
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    merged = copy.deepcopy(model)
-    if hasattr(merged, "merge_and_unload"):
-        merged = merged.merge_and_unload()
-    merged = merged.to("cpu").eval()
-    names = model_input_names(model, tokenizer)
-    sample = tokenizer(
-        ["reset my password please", "a second, longer example ticket text"],
-        padding=True,
-        return_tensors="pt",
-    )
-    names = [n for n in names if n in sample]
-
-    class _LogitsOnly(torch.nn.Module):
-        """Positional inputs -> logits only, so the graph has one named output."""
-
-        def __init__(self, inner: torch.nn.Module) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
-            return self.inner(**dict(zip(names, tensors, strict=True))).logits
-
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp:
-        fp32 = Path(tmp) / "model.fp32.onnx"
-        dynamic = {n: {0: "batch", 1: "sequence"} for n in names}
-        dynamic["logits"] = {0: "batch"}
-        with torch.inference_mode(), warnings.catch_warnings():
-            # TracerWarnings about shape-dependent Python branches: those branches are constant for
-            # padded encoder inputs; tests compare ONNX and torch on varied batch/sequence sizes.
-            warnings.simplefilter("ignore")
-            torch.onnx.export(
-                _LogitsOnly(merged),
-                tuple(sample[n] for n in names),
-                str(fp32),
-                input_names=names,
-                output_names=["logits"],
-                dynamic_axes=dynamic,
-                opset_version=opset,
-                do_constant_folding=True,
-                dynamo=False,
-            )
-        int8 = Path(tmp) / "model.int8.onnx"
-        previous = logging.root.manager.disable
-        logging.disable(logging.WARNING)  # onnxruntime's generic "consider pre-processing" notice
-        try:
-            quantize_dynamic(str(fp32), str(int8), weight_type=QuantType.QInt8)
-        finally:
-            logging.disable(previous)
-        shutil.move(str(int8), out_path)
-    return {
-        "path": ONNX_FILE,
-        "inputs": names,
-        "output": "logits",
-        "opset": opset,
-        "quantization": "dynamic int8 (onnxruntime quantize_dynamic, QInt8 weights)",
-        "exporter": "torch.onnx.export(dynamo=False), LoRA merged",
-    }

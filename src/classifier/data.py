@@ -298,6 +298,22 @@ def clean_labelled(df: pd.DataFrame, source: str = "data") -> tuple[pd.DataFrame
     return out, report
 
 
+def check_test_labels(test_labels: list[str], known: list[str], oos_labels: list[str]) -> None:
+    """An unknown label in a test file is a spelling error unless it is a declared out-of-scope label:
+    silently scoring a misspelt intent as out-of-scope would make every metric wrong."""
+    oos = {normalise_label_key(x) for x in oos_labels}
+    known_set = set(known)
+    unknown = sorted({x for x in test_labels if x not in known_set and normalise_label_key(x) not in oos})
+    if not unknown:
+        return
+    hints = []
+    for lab in unknown[:10]:
+        close = difflib.get_close_matches(lab, known, n=1, cutoff=0.6)
+        hints.append(f"{lab!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise DataError(f"{len(unknown)} test label(s) the training data does not have: {', '.join(hints)}; "
+                    f"declare out-of-scope labels with --oos-label (accepted now: {sorted(oos_labels)})")
+
+
 def check_balance(balance: BalanceReport, force: bool = False) -> str | None:
     """Refuse badly imbalanced data unless forced; return a warning line (or None)."""
     if len(balance.counts) < 2:

@@ -11,6 +11,7 @@ Never raises on bad text: empty, whitespace-only, non-string or binary-looking i
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import warnings
@@ -142,16 +143,16 @@ class Encoder:
 
 
 class LogitsBackend(Protocol):
-    """Anything that maps a padded batch to uncalibrated logits [batch, num_labels]."""
+    """Anything that maps a padded batch to (uncalibrated logits [batch, labels], embeddings [batch, d])."""
 
     name: str
     max_batch_tokens: int | None  # padded-token cap per backend call (None: rows only)
 
-    def run(self, batch: dict[str, np.ndarray]) -> np.ndarray: ...
+    def run(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class OnnxBackend:
-    """onnxruntime session over the bundle's int8 export."""
+    """onnxruntime session over the bundle's int8 export (outputs: logits, embeddings)."""
 
     name = "onnx"
     max_batch_tokens: int | None = ONNX_MAX_BATCH_TOKENS
@@ -168,59 +169,99 @@ class OnnxBackend:
         except Exception as exc:  # noqa: BLE001 - a corrupt graph is a broken bundle part
             raise BundleError(f"{ONNX_FILE} cannot be loaded by onnxruntime: {exc}") from None
         self.inputs = [i.name for i in self.session.get_inputs()]
+        outputs = [o.name for o in self.session.get_outputs()]
+        if outputs[:2] != ["logits", "embeddings"]:
+            raise BundleError(f"{ONNX_FILE} outputs {outputs}, expected ['logits', 'embeddings']")
         width = self.session.get_outputs()[0].shape[-1]
         if isinstance(width, int) and width != num_labels:
             raise BundleError(f"{ONNX_FILE} outputs {width} logits but the bundle has {num_labels} labels")
 
-    def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
-        return np.asarray(self.session.run(None, {k: batch[k] for k in self.inputs})[0], dtype=np.float32)
+    def run(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        logits, emb = self.session.run(["logits", "embeddings"], {k: batch[k] for k in self.inputs})
+        return np.asarray(logits, dtype=np.float32), np.asarray(emb, dtype=np.float32)
+
+
+def load_torch_model(bundle_dir: Path, meta: dict[str, Any], labels: list[str]) -> Any:
+    """The bundle's ``MeanPoolingClassifier`` in torch, eval mode, LoRA merged into the weights.
+
+    LoRA: the pinned base encoder (sha256 checked) + the adapter; full: the encoder config + all weights.
+    """
+    from src.classifier.bundle import ENCODER_CONFIG, MODEL_WEIGHTS, check_base_weights
+    from src.classifier.model import MeanPoolingClassifier, encoder_from_config, load_encoder
+
+    if meta.get("method") == "full":
+        from safetensors.torch import load_file
+
+        config = json.loads((bundle_dir / ENCODER_CONFIG).read_text(encoding="utf-8"))
+        model = MeanPoolingClassifier(encoder_from_config(config), labels)
+        try:
+            model.load_state_dict(load_file(str(bundle_dir / MODEL_WEIGHTS)))
+        except RuntimeError as exc:
+            raise BundleError(f"{MODEL_WEIGHTS} does not fit the recorded encoder config: {exc}") from None
+        return model.eval()
+    from peft import PeftModel
+
+    source = _base_source(meta)
+    check_base_weights(meta, source)
+    try:
+        encoder = load_encoder(source)
+        _check_base(meta, encoder.config)
+        with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in v5
+            warnings.simplefilter("ignore", FutureWarning)
+            model = PeftModel.from_pretrained(MeanPoolingClassifier(encoder, labels), str(bundle_dir))
+            return model.merge_and_unload().eval()
+    except BundleError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - surface as a bundle problem with the cause
+        raise BundleError(f"cannot build the torch model from base {source!r} + adapter: {exc}") from None
 
 
 class TorchBackend:
-    """Base encoder + the bundle's LoRA adapter, merged (the reference the ONNX graph is checked against)."""
+    """The torch model (the reference the ONNX graph is checked against)."""
 
     name = "torch"
     max_batch_tokens: int | None = None
 
     def __init__(self, bundle_dir: Path, meta: dict[str, Any], labels: list[str], threads: int = 0) -> None:
         import torch
-        from peft import PeftModel
-        from transformers import AutoModelForSequenceClassification
-        from transformers.utils import logging as hf_logging
 
         if threads > 0:
             torch.set_num_threads(threads)
-        source = _base_source(meta)
-        verbosity = hf_logging.get_verbosity()
-        bars = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # no "Loading weights" bar in a service log
-        # the "newly initialised head" notice is expected: the adapter brings the trained head
-        hf_logging.set_verbosity_error()
-        try:
-            base = AutoModelForSequenceClassification.from_pretrained(
-                source,
-                num_labels=len(labels),
-                id2label=dict(enumerate(labels)),
-                label2id={lab: i for i, lab in enumerate(labels)},
-            )
-            _check_base(meta, base.config)
-            with warnings.catch_warnings():  # PEFT calls a transformers API deprecated in v5
-                warnings.simplefilter("ignore", FutureWarning)
-                self.model = PeftModel.from_pretrained(base, str(bundle_dir)).merge_and_unload().eval()
-        except BundleError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - surface as a bundle problem with the cause
-            raise BundleError(f"cannot build the torch model from base {source!r} + adapter: {exc}") from None
-        finally:
-            hf_logging.set_verbosity(verbosity)
-            if bars:
-                hf_logging.enable_progress_bar()
+        self.model = load_torch_model(bundle_dir, meta, labels)
         self._torch = torch
 
-    def run(self, batch: dict[str, np.ndarray]) -> np.ndarray:
+    def run(self, batch: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         with self._torch.inference_mode():
             out = self.model(**{k: self._torch.from_numpy(v) for k, v in batch.items()})
-        return out.logits.float().numpy()
+        return out.logits.float().numpy(), out.embeddings.float().numpy()
+
+
+def onnx_cache_path(meta: dict[str, Any]) -> Path:
+    """Where an int8 graph rebuilt for a bundle shipped without one is kept (outside the bundle)."""
+    from src.config import get_settings
+
+    return get_settings().models_cache_dir.parent / "onnx-cache" / f"{meta['bundle_version']}.int8.onnx"
+
+
+def ensure_onnx(root: Path, meta: dict[str, Any], labels: list[str]) -> Path:
+    """The int8 graph to serve: the bundle's own, or one rebuilt (once) from the torch model and
+    verified against the bundle's reference logits before use."""
+    from src.classifier.bundle import ONNX_REFERENCE
+    from src.classifier.onnx_export import rebuild, verify_against_reference
+
+    onnx = meta["onnx"]
+    if onnx.get("shipped", True):
+        return root / onnx["path"]
+    from transformers import AutoTokenizer
+
+    sample = json.loads((root / ONNX_REFERENCE).read_text(encoding="utf-8"))
+    tokenizer = AutoTokenizer.from_pretrained(str(root))
+    path = onnx_cache_path(meta)
+    if not path.is_file():
+        rebuild(load_torch_model(root, meta, labels), tokenizer, list(onnx["inputs"]), path,
+                mode=onnx.get("quantization_mode", "per_tensor"))
+    verify_against_reference(path, tokenizer, list(onnx["inputs"]), sample)
+    return path
 
 
 def _base_source(meta: dict[str, Any]) -> str:
@@ -268,6 +309,8 @@ class IntentClassifier:
     """A loaded bundle. Use :meth:`load` (cached per path/backend/threads/bundle.json mtime)."""
 
     def __init__(self, bundle_dir: Path, parts: dict[str, Any], backend: LogitsBackend) -> None:
+        from src.classifier.ood import GaussianDensity
+
         self.path = bundle_dir
         self.meta: dict[str, Any] = parts["meta"]
         self.labels: list[str] = parts["labels"]
@@ -278,6 +321,10 @@ class IntentClassifier:
         self.backend = backend
         input_names = (self.meta.get("onnx") or {}).get("inputs") or self.meta.get("model_input_names")
         self.encoder = Encoder(bundle_dir / TOKENIZER_FILE, self.max_length, list(input_names))
+        ood = self.meta.get("ood") or {}
+        self.density = GaussianDensity.load(bundle_dir / ood["path"]) if ood.get("path") else None
+        # which score feeds the router's out-of-distribution guard (chosen and thresholded at training)
+        self.ood_score_name: str | None = (self.thresholds.get("ood") or {}).get("score")
 
     @classmethod
     def load(
@@ -310,7 +357,8 @@ class IntentClassifier:
             if chosen == "onnx":
                 if not meta.get("onnx"):
                     raise BundleError(f"bundle {root} has no ONNX export ({ONNX_FILE}); use backend='torch'")
-                impl: LogitsBackend = OnnxBackend(root / meta["onnx"]["path"], len(parts["labels"]), threads)
+                onnx_path = ensure_onnx(root, meta, parts["labels"])
+                impl: LogitsBackend = OnnxBackend(onnx_path, len(parts["labels"]), threads)
             else:
                 impl = TorchBackend(root, meta, parts["labels"], threads)
             clf = cls(root, parts, impl)
@@ -319,24 +367,39 @@ class IntentClassifier:
 
     # -- inference ---------------------------------------------------------------------
 
-    def _logits_for(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, list[bool]]:
+    def _outputs_for(self, texts: list[str], batch_size: int) -> tuple[np.ndarray, np.ndarray, list[bool]]:
         encodings, truncated = self.encoder.encode(texts)
-        out = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        logits = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        emb: np.ndarray | None = None
         lengths = [len(e.ids) for e in encodings]
         budget = getattr(self.backend, "max_batch_tokens", None)
         for idx in plan_batches(lengths, batch_size, budget):
-            out[idx] = self.backend.run(self.encoder.pad([encodings[i] for i in idx]))
-        return out, truncated
+            lg, em = self.backend.run(self.encoder.pad([encodings[i] for i in idx]))
+            if emb is None:
+                emb = np.zeros((len(texts), em.shape[1]), dtype=np.float32)
+            logits[idx], emb[idx] = lg, em
+        return logits, (emb if emb is not None else np.zeros((0, 0), np.float32)), truncated
+
+    def outputs(self, texts: list[str], batch_size: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """(uncalibrated logits [n, labels], pooled embeddings [n, d]); every text is encoded as given."""
+        if not texts:
+            return np.zeros((0, len(self.labels)), dtype=np.float32), np.zeros((0, 0), dtype=np.float32)
+        logits, emb, _ = self._outputs_for([t if isinstance(t, str) else "" for t in texts], batch_size)
+        return logits, emb
 
     def logits(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Uncalibrated logits [len(texts), num_labels] (every text is encoded as given)."""
-        if not texts:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
-        return self._logits_for([t if isinstance(t, str) else "" for t in texts], batch_size)[0]
+        return self.outputs(texts, batch_size)[0]
 
     def predict_proba(self, texts: list[str], batch_size: int = 64) -> np.ndarray:
         """Calibrated probabilities softmax(logits / T)."""
         return softmax(self.logits(texts, batch_size), self.temperature)
+
+    def ood_scores(self, logits: np.ndarray, embeddings: np.ndarray) -> dict[str, np.ndarray]:
+        """Every out-of-distribution score this bundle supports (higher = less like training data)."""
+        from src.classifier.ood import ood_scores
+
+        return ood_scores(logits, embeddings, self.temperature, self.density)
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
         """One calibrated ``Prediction`` per text, in order; invalid texts never raise."""
@@ -346,10 +409,14 @@ class IntentClassifier:
         valid_idx = [i for i, r in enumerate(reasons) if r is None]
         results: list[Prediction] = [invalid_prediction(r) if r else None for r in reasons]  # type: ignore[misc]
         if valid_idx:
-            logits, truncated = self._logits_for([texts[i] for i in valid_idx], batch_size)
+            logits, emb, truncated = self._outputs_for([texts[i] for i in valid_idx], batch_size)
             probs = softmax(logits, self.temperature)
+            ood = self.ood_scores(logits, emb).get(self.ood_score_name) if self.ood_score_name else None
             for row, i in enumerate(valid_idx):
-                results[i] = build_prediction(probs[row], self.labels, truncated=truncated[row])
+                pred = build_prediction(probs[row], self.labels, truncated=truncated[row])
+                if ood is not None:
+                    pred.ood_score = float(ood[row])
+                results[i] = pred
         return results
 
     def predict_one(self, text: str) -> Prediction:

@@ -19,7 +19,6 @@ from pathlib import Path
 
 import numpy as np
 
-from src.classifier.calibration import softmax
 from src.classifier.gates import GateConfig, check_gates
 from src.classifier.metrics import (
     auroc,
@@ -27,6 +26,7 @@ from src.classifier.metrics import (
     expected_calibration_error,
     negative_log_likelihood,
     reliability_table,
+    softmax,
 )
 from src.classifier.plots import plot_confusion_matrix, plot_reliability_diagram
 from src.system_info import cpu_model
@@ -68,8 +68,15 @@ def compute_eval(
     gates: GateConfig | None = None,
     threshold: float = 0.85,
     n_bins: int = N_BINS,
+    ood: dict[str, np.ndarray] | None = None,
+    guard: dict | None = None,
 ) -> tuple[dict, EvalArrays]:
-    """All metrics for one evaluation set; raises ValueError when no row has a known label."""
+    """All metrics for one evaluation set; raises ValueError when no row has a known label.
+
+    ``ood`` maps score names to per-row out-of-distribution scores (higher = further from training);
+    ``guard`` is the bundle's router guard ``{"score": name, "max": value}``: out-of-scope rows are
+    counted above the auto-resolve threshold with and without it.
+    """
     labels = list(labels)
     known = set(labels)
     logits = np.asarray(logits, dtype=np.float64)
@@ -121,17 +128,39 @@ def compute_eval(
         "reliability_after": reliability_table(ca, correct, n_bins),
     }
     n_oos = int((~in_scope).sum())
+    blocked = np.zeros(len(y_true), dtype=bool)
+    if guard and ood and guard.get("score") in ood and guard.get("max") is not None:
+        blocked = np.asarray(ood[guard["score"]]) > float(guard["max"])
+        result["in_scope_at_threshold"]["n_above_passing_guard"] = int((above & ~blocked[in_scope]).sum())
     if n_oos:
         oos_conf = conf_after_all[~in_scope]
+        oos_above = oos_conf >= threshold
+        scores = {"max_softmax": 1.0 - conf_after_all, **(ood or {})}
         result["out_of_scope"] = {
             "n": n_oos,
             "labels": dict(Counter(y for y, k in zip(y_true, in_scope, strict=True) if not k)),
             "auroc_confidence": auroc(ca.tolist(), oos_conf.tolist()),
-            "above_threshold": int((oos_conf >= threshold).sum()),
-            "above_threshold_rate": float((oos_conf >= threshold).mean()),
+            "above_threshold": int(oos_above.sum()),
+            "above_threshold_rate": float(oos_above.mean()),
             "mean_confidence": float(oos_conf.mean()),
+            "scores": {name: _ood_metrics(np.asarray(v)[in_scope], np.asarray(v)[~in_scope])
+                       for name, v in scores.items()},
         }
+        if guard and ood and guard.get("score") in ood:
+            passing = oos_above & ~blocked[~in_scope]
+            result["out_of_scope"]["guard"] = {
+                **guard,
+                "above_threshold_passing_guard": int(passing.sum()),
+                "above_threshold_passing_guard_rate": float(passing.mean()),
+            }
     return result, EvalArrays(yt, yp, cb, ca)
+
+
+def _ood_metrics(in_scope: np.ndarray, oos: np.ndarray) -> dict:
+    """AUROC (in-scope = positive, lower score = more in-scope) and FPR at 95% TPR for one score."""
+    from src.classifier.ood import fpr_at_tpr
+
+    return {"auroc": auroc((-in_scope).tolist(), (-oos).tolist()), "fpr_at_95_tpr": fpr_at_tpr(in_scope, oos)}
 
 
 def write_eval(result: dict, arrays: EvalArrays, json_path: str | Path, *, title: str = "") -> list[Path]:
@@ -207,10 +236,17 @@ def render_markdown(result: dict, title: str = "") -> str:
             "",
             "## Out-of-scope rows",
             f"{o['n']} rows with labels the model does not know ({o['labels']}).",
-            f"AUROC of calibrated confidence, in-scope vs out-of-scope: {_fmt(o['auroc_confidence'])}; "
             f"{o['above_threshold']} out-of-scope rows ({_fmt(o['above_threshold_rate'])}) reach confidence "
-            f">= {result['threshold']} (they would be auto-resolved as some intent).",
+            f">= {result['threshold']} (they would be auto-resolved as some intent without another guard).",
         ]
+        if o.get("guard"):
+            g = o["guard"]
+            rate = _fmt(g["above_threshold_passing_guard_rate"])
+            lines.append(f"With the bundle's out-of-distribution guard ({g['score']} <= {g['max']:.4g}): "
+                         f"{g['above_threshold_passing_guard']} ({rate}) still pass.")
+        lines += ["", "| score (higher = out of scope) | AUROC | FPR at 95% TPR |", "|---|---|---|"]
+        for name, m in (o.get("scores") or {}).items():
+            lines.append(f"| {name} | {_fmt(m['auroc'])} | {_fmt(m['fpr_at_95_tpr'])} |")
     lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |"]
     lines.append("|---|---|---|---|---|")
     for lab, row in sorted(result["per_class"].items(), key=lambda kv: (kv[1]["f1"], kv[0])):

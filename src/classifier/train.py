@@ -29,15 +29,23 @@ from src.classifier.data import (
     DataReport,
     build_manifest,
     check_balance,
+    check_test_labels,
     class_balance,
     clean_labelled,
     load_labelled,
+    overlapping_rows,
     split_from_manifest,
     stratified_split,
 )
 from src.classifier.gates import GateConfig
 from src.classifier.types import BundleError
 from src.config import get_settings
+
+# Learning rate of the encoder side per method (the head always uses --head-lr): LoRA adapters start
+# at zero and tolerate a larger step than pretrained weights do (reports/classifier/RUNS.md).
+DEFAULT_LR = {"lora": 1e-3, "full": 1e-4}
+# Labels of a test file that name "none of the intents" (scored as out-of-scope, not an error).
+OOS_LABELS = ("oos", "out_of_scope", "out-of-scope")
 
 
 @dataclass
@@ -51,13 +59,17 @@ class TrainConfig:
     label_column: str | None = None
     test: str | None = None
     split_manifest: str | None = None
+    method: str = "lora"  # "lora" (small bundle) | "full" (every weight)
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.1
     target_modules: list[str] = field(default_factory=list)
-    modules_to_save: list[str] = field(default_factory=list)
-    epochs: int = 3
-    lr: float = 1e-3
+    head_dropout: float = 0.1
+    epochs: int = 5
+    lr: float | None = None  # None: DEFAULT_LR[method]
+    head_lr: float = 3e-3
+    evals_per_epoch: int = 2
+    mixed_precision: str = "auto"
     batch_size: int = 32
     max_length: int = 64
     warmup_ratio: float = 0.06
@@ -74,7 +86,10 @@ class TrainConfig:
     min_accuracy: float = 0.70
     min_per_class_f1: float = 0.50
     threshold: float | None = None  # None: the bundle's calibrated auto-resolve threshold
-    temperature_rule: str = "nll"  # "nll" (NLL optimum) | "ci95" (most conservative T the data allows)
+    # "ci95" (the largest T the calibration data cannot reject: never collapses on separable data) | "nll"
+    temperature_rule: str = "ci95"
+    ood: bool = True  # fit the Gaussian out-of-distribution model on training embeddings
+    oos_labels: list[str] = field(default_factory=lambda: list(OOS_LABELS))
     threads: int | None = None
     export_onnx: bool = True
     progress: bool = True
@@ -158,6 +173,12 @@ def prepare_splits(cfg: TrainConfig, log=print) -> tuple[dict[str, pd.DataFrame]
                                                  source=cfg.test)
         for line in test_report.summary_lines():
             log("test file: " + line)
+        check_test_labels(test_clean["label"].tolist(), sorted(set(splits["train"]["label"])), cfg.oos_labels)
+        seen = build_manifest(splits, seed=split_seed, source="", full=clean)
+        overlap = overlapping_rows(test_clean, seen, ("train", "val", "calibration"))
+        if overlap.any():
+            log(f"test file: {int(overlap.sum())} rows are near twins of train/val/calibration rows "
+                "(eval.json reports metrics with and without them)")
         splits["test"] = test_clean
     manifest = build_manifest(splits, seed=split_seed, source=report.source, full=clean, test_source=cfg.test)
     for part, why in (("val", "choose the epoch"), ("calibration", "fit the temperature and thresholds")):
@@ -191,12 +212,12 @@ def prepare_splits(cfg: TrainConfig, log=print) -> tuple[dict[str, pd.DataFrame]
 def train(cfg: TrainConfig, log=print) -> TrainResult:
     """Run the whole pipeline; raises DataError / BundleError / FileNotFoundError on bad input."""
     import torch
-    from transformers.utils import logging as hf_logging
 
     from src.classifier import bundle as bundle_mod
-    from src.classifier.lora import LoraSpec, build_lora_model
+    from src.classifier.fit_loop import LoopConfig, fit, predict_outputs
+    from src.classifier.model import ModelSpec, build_classifier
+    from src.classifier.ood import GaussianDensity
     from src.classifier.report import hardware_info, write_eval
-    from src.classifier.trainer import LoopConfig, fit
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
@@ -207,43 +228,46 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     labels = sorted(set(splits["train"]["label"]))
     index = {lab: i for i, lab in enumerate(labels)}
 
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()  # the "newly initialised head" report is expected, not news
-    try:
-        built = build_lora_model(
-            cfg.base_model,
-            labels,
-            LoraSpec(cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout,
-                     tuple(cfg.target_modules), tuple(cfg.modules_to_save)),
-        )
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    log(f"base {cfg.base_model} ({built.model_type}); LoRA r={cfg.lora_r} on {built.target_modules}, "
-        f"fully trained {built.modules_to_save}; {built.n_trainable:,} of {built.n_total:,} params trainable")
+    spec = ModelSpec(cfg.method, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, tuple(cfg.target_modules),
+                     cfg.head_dropout)
+    built = build_classifier(cfg.base_model, labels, spec)
+    how = f"LoRA r={cfg.lora_r} on {built.target_modules}" if cfg.method == "lora" else "full fine-tuning"
+    log(f"base {cfg.base_model} ({built.model_type}), mean pooling + linear head; {how}; "
+        f"{built.n_trainable:,} of {built.n_total:,} params trainable")
+    lr = cfg.lr if cfg.lr is not None else DEFAULT_LR[cfg.method]
     loop = LoopConfig(
-        epochs=cfg.epochs, lr=cfg.lr, batch_size=cfg.batch_size, max_length=cfg.max_length,
+        epochs=cfg.epochs, lr=lr, head_lr=cfg.head_lr, batch_size=cfg.batch_size, max_length=cfg.max_length,
         weight_decay=cfg.weight_decay, warmup_ratio=cfg.warmup_ratio, patience=cfg.patience,
-        seed=cfg.seed, class_weights=cfg.class_weights,
+        evals_per_epoch=cfg.evals_per_epoch, seed=cfg.seed, class_weights=cfg.class_weights,
+        mixed_precision=cfg.mixed_precision,
     )
     tr, va, te = splits["train"], splits["val"], splits["test"]  # calibration: after saving
+    train_y = [index[x] for x in tr["label"]]
     result = fit(
-        built.model, built.tokenizer,
-        tr["text"].tolist(), [index[x] for x in tr["label"]],
+        built.model, built.tokenizer, tr["text"].tolist(), train_y,
         va["text"].tolist(), [index[x] for x in va["label"]],
         len(labels), loop, progress=cfg.progress, log=log,
     )
+    density = None
+    if cfg.ood:
+        _, train_emb = predict_outputs(built.model, built.tokenizer, tr["text"].tolist(),
+                                       max_length=cfg.max_length, progress=cfg.progress)
+        density = GaussianDensity.fit(train_emb, np.asarray(train_y), len(labels))
     train_seconds = time.perf_counter() - wall_start
     train_config = {
         **{k: v for k, v in asdict(cfg).items() if k not in ("progress", "out", "command")},
+        "lr": lr,
         "base_model_path": built.base_path,
         "model_type": built.model_type,
+        "architecture": "mean pooling + linear head",
         "target_modules": built.target_modules,
-        "modules_to_save": built.modules_to_save,
         "n_trainable_params": built.n_trainable,
         "n_total_params": built.n_total,
         "best_epoch": result.best_epoch,
         "best_val_macro_f1": result.best_val_macro_f1,
         "stopped_early": result.stopped_early,
+        "device": result.device,
+        "mixed_precision": result.mixed_precision,
         "history": result.history,
         "train_seconds": round(train_seconds, 1),
         "torch_threads": torch.get_num_threads(),
@@ -253,8 +277,8 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     bundle_mod.save_bundle(
         out, model=built.model, tokenizer=built.tokenizer, labels=labels, temperature=1.0,
         base_model=cfg.base_model, train_config=train_config, data_info=data_info,
-        split_manifest=manifest, export_onnx=cfg.export_onnx,
-        temperature_fit_on="none yet (the calibration step replaces it)",
+        split_manifest=manifest, export_onnx=cfg.export_onnx, method=cfg.method, ood=density,
+        verify_texts=va["text"].tolist(), temperature_fit_on="none yet (the calibration step replaces it)",
     )
     cal = calibrate_step(out, splits["calibration"], data_info["source"], cfg, log)
     ev, arrays = evaluate_step(out, te, cfg, log)
@@ -273,7 +297,8 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         **ev.get("context", {}),
         "data": data_info["source"],
         "test_data": cfg.test or "held-out test split (split_manifest.json)",
-        "model": f"{cfg.base_model} + LoRA r={cfg.lora_r}",
+        "model": f"{cfg.base_model} + "
+                 + (f"LoRA r={cfg.lora_r}" if cfg.method == "lora" else "full fine-tune"),
         "bundle": str(out),
         "bundle_version": version,
         "command": cfg.command,
@@ -286,7 +311,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
 
 def calibrate_step(out: Path, cal: pd.DataFrame, source: str, cfg: TrainConfig, log) -> dict:
     """Temperature + auto-resolve thresholds on the calibration split, through the served backend."""
-    from src.graph.calibrate import calibrate_bundle, write_reports
+    from src.graph.calibrate import DEFAULT_OOD_SCORE, calibrate_bundle, write_reports
 
     settings = get_settings()
     result, version = calibrate_bundle(
@@ -295,6 +320,7 @@ def calibrate_step(out: Path, cal: pd.DataFrame, source: str, cfg: TrainConfig, 
         target=settings.calibration_target_precision, alpha=0.05,
         min_support=settings.calibration_min_support, floor=settings.auto_threshold,
         temperature_rule=cfg.temperature_rule, progress=cfg.progress, settings=settings,
+        ood_score=DEFAULT_OOD_SCORE if cfg.ood else None,
     )
     result["argv"] = ["--model", str(out), "(run by src.classifier.train)"]
     write_reports(result, out, str(out), version, written=True)
@@ -316,8 +342,12 @@ def evaluate_step(out: Path, te: pd.DataFrame, cfg: TrainConfig, log) -> tuple[d
     threshold = cfg.threshold
     if threshold is None:
         threshold = float(clf.thresholds.get("auto_resolve", 0.85))
+    overlap = None
+    if cfg.test:  # an external file may repeat training rows; the carved test split cannot
+        manifest = json.loads((out / "split_manifest.json").read_text(encoding="utf-8"))
+        overlap = overlapping_rows(te, manifest, ("train", "val", "calibration")).tolist()
     ev, arrays = evaluate_texts(clf, te["text"].tolist(), te["label"].tolist(), threshold=threshold,
-                                gates=gates, progress=cfg.progress)
+                                gates=gates, progress=cfg.progress, overlap=overlap)
     log(f"test ({ev['context']['backend']} backend, {ev['n_test']} in-scope rows): accuracy "
         f"{ev['accuracy']:.4f}, macro-F1 {ev['macro_f1']:.4f}")
     return ev, arrays
@@ -364,23 +394,35 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--base-model", default=None,
                    help="minilm (offline, default from TRIAGE_BASE_MODEL), mpnet, a local dir, or a hub id "
                         "such as distilbert-base-uncased")
+    m.add_argument("--method", choices=["lora", "full"], default=d.method,
+                   help="lora: adapters on the encoder (bundle of a few MB); full: fine-tune every weight")
     m.add_argument("--lora-r", type=int, default=d.lora_r, help="LoRA rank")
     m.add_argument("--lora-alpha", type=int, default=d.lora_alpha, help="LoRA scaling alpha")
     m.add_argument("--lora-dropout", type=float, default=d.lora_dropout, help="LoRA dropout")
     m.add_argument("--target-modules", type=_csv, default=[],
-                   help="comma-separated LoRA targets (default per architecture: query,key,value,dense)")
+                   help="comma-separated LoRA targets (default per architecture, e.g. BERT "
+                        "query,key,value,dense; DistilBERT q_lin,k_lin,v_lin,out_lin,lin1,lin2)")
     m.add_argument("--modules-to-save", type=_csv, default=[],
-                   help="comma-separated fully-trained modules saved with the adapter (default: the head, "
-                        "plus the pooler when the model has one)")
+                   help="ignored (kept for old command lines): the linear head is always trained and saved")
+    m.add_argument("--head-dropout", type=float, default=d.head_dropout, help="dropout before the head")
+    m.add_argument("--no-ood", action="store_true",
+                   help="skip the out-of-distribution model (Gaussians of training embeddings)")
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=d.epochs, help="max epochs (best epoch on val kept)")
-    o.add_argument("--lr", type=float, default=d.lr, help="peak AdamW learning rate")
+    o.add_argument("--lr", type=float, default=None,
+                   help=f"peak AdamW learning rate of the encoder side (default per method: {DEFAULT_LR})")
+    o.add_argument("--head-lr", type=float, default=d.head_lr, help="peak learning rate of the fresh head")
+    o.add_argument("--evals-per-epoch", type=int, default=d.evals_per_epoch,
+                   help="validation evaluations per epoch (early stopping granularity)")
+    o.add_argument("--mixed-precision", choices=["auto", "no", "fp16", "bf16"], default=d.mixed_precision,
+                   help="auto: bf16/fp16 on a GPU, full precision on the CPU")
     o.add_argument("--batch-size", type=int, default=d.batch_size, help="rows per step")
     o.add_argument("--max-length", type=int, default=d.max_length, help="max tokens per text")
     o.add_argument("--warmup-ratio", type=float, default=d.warmup_ratio, help="linear warm-up share")
     o.add_argument("--weight-decay", type=float, default=d.weight_decay, help="AdamW weight decay")
     o.add_argument("--class-weights", action="store_true", help="class-balanced loss for imbalanced data")
-    o.add_argument("--patience", type=int, default=d.patience, help="epochs without val macro-F1 gain")
+    o.add_argument("--patience", type=int, default=d.patience,
+                   help="validation evaluations without a better macro-F1 before stopping")
     o.add_argument("--threads", type=int, help="torch CPU threads (default: torch picks; 1 on a busy box)")
     e = p.add_argument_group("evaluation gates")
     e.add_argument("--min-macro-f1", type=float, default=d.min_macro_f1, help="release gate")
@@ -390,8 +432,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="confidence threshold reported for coverage / out-of-scope rows (default: the "
                         "calibrated auto-resolve threshold)")
     e.add_argument("--temperature-rule", choices=["nll", "ci95"], default=d.temperature_rule,
-                   help="nll: temperature minimising validation NLL; ci95: the largest temperature within "
-                        "its 95%% likelihood interval (guards against T->0 on a perfectly separated val set)")
+                   help="fitted on the calibration split. nll: the NLL optimum; ci95: the largest "
+                        "temperature within its 95%% likelihood interval (never collapses towards T=0 when "
+                        "the split is perfectly classified)")
+    e.add_argument("--oos-label", action="append", default=None,
+                   help="label of a --test row that means 'none of the intents' (default: "
+                        f"{', '.join(OOS_LABELS)}); any other unknown label is an error")
     e.add_argument("--no-onnx", action="store_true", help="skip the int8 ONNX export")
     e.add_argument("--no-progress", action="store_true")
     return p
@@ -406,7 +452,10 @@ def config_from_args(args: argparse.Namespace, argv: list[str] | None = None) ->
         data=args.data, out=args.out, base_model=args.base_model or "", text_column=args.text_column,
         label_column=args.label_column, test=args.test, split_manifest=args.split_manifest,
         lora_r=args.lora_r, lora_alpha=args.lora_alpha, lora_dropout=args.lora_dropout,
-        target_modules=args.target_modules, modules_to_save=args.modules_to_save, epochs=args.epochs,
+        target_modules=args.target_modules, epochs=args.epochs, method=args.method,
+        head_dropout=args.head_dropout, ood=not args.no_ood, head_lr=args.head_lr,
+        evals_per_epoch=args.evals_per_epoch, mixed_precision=args.mixed_precision,
+        oos_labels=args.oos_label or list(OOS_LABELS),
         lr=args.lr, batch_size=args.batch_size, max_length=args.max_length, warmup_ratio=args.warmup_ratio,
         weight_decay=args.weight_decay, seed=args.seed, class_weights=args.class_weights,
         patience=args.patience, force=args.force, max_per_class=args.max_per_class,
@@ -423,7 +472,9 @@ def _validate(cfg: TrainConfig) -> None:
     checks = [
         (cfg.epochs >= 1, "--epochs must be >= 1"),
         (cfg.batch_size >= 1, "--batch-size must be >= 1"),
-        (cfg.lr > 0, "--lr must be > 0"),
+        (cfg.lr is None or cfg.lr > 0, "--lr must be > 0"),
+        (cfg.head_lr > 0, "--head-lr must be > 0"),
+        (cfg.evals_per_epoch >= 1 and cfg.patience >= 1, "--evals-per-epoch and --patience must be >= 1"),
         (8 <= cfg.max_length <= 512, "--max-length must be in [8, 512]"),
         (cfg.lora_r >= 1, "--lora-r must be >= 1"),
         (0 <= cfg.lora_dropout < 1, "--lora-dropout must be in [0, 1)"),

@@ -21,6 +21,9 @@ class Prediction(BaseModel):
     valid: bool = True
     truncated: bool = False
     reason: str | None = None  # why invalid / notes
+    # how unlike the training tickets this text is (higher = further; the bundle's chosen score, see
+    # src.classifier.ood); None when the bundle has no out-of-distribution model
+    ood_score: float | None = None
 
 
 class BundleError(RuntimeError):

@@ -46,6 +46,7 @@ def prediction_inputs(pred: Prediction, language: str | None = None) -> Confiden
         probability=min(1.0, max(0.0, pred.confidence)),
         margin=min(1.0, max(0.0, pred.margin)),
         entropy=min(1.0, max(0.0, pred.entropy)),
+        ood_score=pred.ood_score,
         classifier_valid=pred.valid and pred.label is not None,
     )
 

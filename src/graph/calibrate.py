@@ -53,6 +53,7 @@ import numpy as np
 from src.classifier.metrics import clopper_pearson_lower, expected_calibration_error, reliability_table
 
 GRID_SIZE = 200
+DEFAULT_OOD_SCORE = "relative_mahalanobis"  # best out-of-scope AUROC on CLINC150 (reports/classifier/RUNS.md)
 TOP_EXPONENT = -5.0  # the grid starts at 1 - 1e-5
 METHOD = "fixed-sequence test (Learn-then-Test), top-down, one-sided exact Clopper–Pearson"
 REFUSED_SPLITS = {
@@ -221,6 +222,7 @@ def thresholds_for_bundle(result: dict[str, Any], current: dict[str, Any], *,
     global_t = result.get("global_threshold")
     return {
         "source": "calibrated",
+        "ood": result.get("ood"),
         "auto_resolve": max(float(global_t), float(current.get("auto_resolve", 0.85)))
         if global_t is not None else float(current.get("auto_resolve", 0.85)),
         "suggest": current.get("suggest", 0.60),
@@ -268,6 +270,13 @@ def _rule_lines(result: dict[str, Any]) -> list[str]:
             f"precision {_fmt(pooled['precision'])}, lower bound {pooled['precision_lb']:.4f}"]
 
 
+def _ood_line(ood: dict[str, Any] | None) -> str:
+    if not ood:
+        return "- out-of-distribution guard: none (the bundle has no embedding model for it)"
+    return (f"- out-of-distribution guard: {ood['score']} <= {ood['max']:.4g} ({ood['tpr']:.0%} of the "
+            f"{ood['n']} in-scope calibration tickets pass; tickets above it never auto-resolve)")
+
+
 def markdown_report(result: dict[str, Any], bundle: str, version: str, *, written: bool = True) -> str:
     state = f"version after update `{version}`" if written else f"version `{version}`; --dry-run: not written"
     lines = [
@@ -281,6 +290,7 @@ def markdown_report(result: dict[str, Any], bundle: str, version: str, *, writte
         f"accuracy {_fmt(result['accuracy'])}, ECE {_fmt(result['ece'])}, temperature "
         f"{_fmt(result.get('temperature'), 4)}",
         *_rule_lines(result),
+        _ood_line(result.get("ood")),
         "",
         "Per intent, at that intent's own threshold (`probability > threshold`); per-intent bounds are "
         "descriptive in the pooled scope.",
@@ -351,12 +361,17 @@ def calibrate_bundle(
     floor: float,
     scope: str = "pooled",
     temperature_rule: str | None = None,
+    ood_score: str | None = None,
+    ood_tpr: float | None = None,
     dry_run: bool = False,
     progress: bool = True,
     settings: Any = None,
 ) -> tuple[dict[str, Any], str]:
     """Runtime-preprocess ``texts``, score them with the served backend, optionally refit the
     temperature (``temperature_rule`` "nll" | "ci95"), fit thresholds and write both into the bundle.
+
+    ``ood_score`` (e.g. "relative_mahalanobis") also sets the router's out-of-distribution guard: the
+    score below which ``ood_tpr`` of these in-scope tickets fall (the rest lose auto-resolve).
 
     Returns (result, bundle version). Used by the CLI and as the last step of training.
     """
@@ -380,10 +395,11 @@ def calibrate_bundle(
     if unknown:
         raise ValueError(f"calibration labels the model does not know: {unknown[:10]} (calibrate on "
                          "in-scope tickets; out-of-scope ones are measured by src.classifier.evaluate)")
-    chunks = [np.asarray(clf.logits(view.texts[i : i + 256]), dtype=np.float64)
-              for i in tqdm(range(0, len(view.texts), 256), desc="calibration logits", unit="batch",
-                            disable=not progress, file=sys.stderr)]
-    logits = np.concatenate(chunks)
+    outs = [clf.outputs(view.texts[i : i + 256])
+            for i in tqdm(range(0, len(view.texts), 256), desc="calibration logits", unit="batch",
+                          disable=not progress, file=sys.stderr)]
+    logits = np.concatenate([np.asarray(lg, dtype=np.float64) for lg, _ in outs])
+    embeddings = np.concatenate([em for _, em in outs])
     temperature = clf.temperature
     targets = [clf.labels.index(y) for y in labels_true]
     if temperature_rule is not None:
@@ -393,7 +409,8 @@ def calibrate_bundle(
     result = calibrate(clf.labels, labels_true, pred, probs.max(axis=1).tolist(), target=target, alpha=alpha,
                        min_support=min_support, floor=floor, scope=scope)
     hw = hardware_info()
-    result.update(data=description, n_dropped=view.n_dropped, temperature=temperature,
+    ood = _ood_guard(clf, logits, embeddings, temperature, ood_score, ood_tpr)
+    result.update(data=description, n_dropped=view.n_dropped, temperature=temperature, ood=ood,
                   backend=clf.backend.name, commit=git_commit(),
                   hardware=f"{hw['cpu']} ({hw['cpu_count']} CPUs), Python {hw['python']}")
     version = clf.version
@@ -409,6 +426,21 @@ def calibrate_bundle(
         version = update_bundle(model, thresholds=thresholds_for_bundle(
             result, clf.thresholds, fingerprint=model_fingerprint(meta), provenance=provenance))
     return result, version
+
+
+def _ood_guard(clf: Any, logits: np.ndarray, embeddings: np.ndarray, temperature: float,
+               score: str | None, tpr: float | None) -> dict[str, Any] | None:
+    """The out-of-distribution guard's threshold: a quantile of in-scope calibration scores."""
+    from src.classifier.ood import OOD_TPR, ood_scores, threshold_at_tpr
+
+    if not score:
+        return None
+    scores = ood_scores(logits, embeddings, temperature, clf.density)
+    if score not in scores:  # a bundle trained without the Gaussian model (--no-ood): no guard
+        return None
+    tpr = OOD_TPR if tpr is None else tpr
+    return {"score": score, "max": threshold_at_tpr(scores[score], tpr), "tpr": tpr,
+            "fit_on": "in-scope calibration tickets", "n": len(logits)}
 
 
 def write_reports(
@@ -444,6 +476,11 @@ def main(argv: list[str] | None = None) -> int:
                    help="where the precision bound must hold: all auto-resolved tickets, or each intent")
     p.add_argument("--fit-temperature", choices=["nll", "ci95"], default=None,
                    help="also refit the temperature on this data before fitting thresholds")
+    p.add_argument("--ood-score", default=DEFAULT_OOD_SCORE,
+                   choices=["none", "max_softmax", "energy", "mahalanobis", "relative_mahalanobis"],
+                   help="score of the router's out-of-distribution guard ('none' to switch it off)")
+    p.add_argument("--ood-tpr", type=float, default=None,
+                   help="share of in-scope calibration tickets the guard lets through (default 0.95)")
     p.add_argument("--report-dir", type=Path, default=Path("reports"))
     p.add_argument("--dry-run", action="store_true", help="write the report only, leave the bundle unchanged")
     p.add_argument("--no-progress", action="store_true")
@@ -466,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
             args.model, texts, y_true, description=description, target=args.target, alpha=args.alpha,
             min_support=args.min_support, floor=args.floor, scope=args.scope,
             temperature_rule=args.fit_temperature, dry_run=args.dry_run, progress=not args.no_progress,
+            ood_score=None if args.ood_score == "none" else args.ood_score, ood_tpr=args.ood_tpr,
         )
     except (BundleError, DataError, ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

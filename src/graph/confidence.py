@@ -63,6 +63,8 @@ class Thresholds(BaseModel):
     # bundle's calibration split, for this very model) may auto-resolve; "default" ones cap at suggest.
     source: str = "default"
     calibration: dict[str, Any] | None = None  # the calibration run's metadata (method, split, bound)
+    # out-of-distribution guard fitted with the thresholds: {"score": name, "max": value, "tpr": share}
+    ood: dict[str, Any] | None = None
     # Auto-resolve only tickets that resemble a resolved one: a softmax is confidently wrong on text
     # unlike its training data, nearest-neighbour similarity is not (the out-of-distribution guard).
     auto_min_similarity: float = 0.60
@@ -95,6 +97,7 @@ class ConfidenceInputs(BaseModel):
     margin: float = Field(ge=0.0, le=1.0)  # top-1 minus top-2 probability
     entropy: float = Field(ge=0.0, le=1.0)  # normalised entropy of the calibrated distribution
     classifier_valid: bool = True
+    ood_score: float | None = None  # distance of the ticket's embedding from the training tickets
 
     # retrieval (None = not available)
     best_similarity: float | None = None
@@ -238,6 +241,16 @@ def _caps(inp: ConfidenceInputs, auto_threshold: float | None, th: Thresholds) -
             f"unfamiliar ticket: best similarity {inp.best_similarity:.2f} to a resolved ticket "
             f"< {auto_min_similarity:.2f}: never auto-resolve",
         ))
+    if th.ood and th.ood.get("max") is not None and inp.classifier_valid:
+        if inp.ood_score is None:
+            caps.append(("suggest", "out-of-distribution score missing for a bundle that has a guard: "
+                                    "never auto-resolve"))
+        elif inp.ood_score > float(th.ood["max"]):
+            caps.append((
+                "suggest",
+                f"unlike the training tickets: {th.ood.get('score')} {inp.ood_score:.4g} > "
+                f"{float(th.ood['max']):.4g} (out-of-distribution guard): never auto-resolve",
+            ))
     if inp.neighbours_total == 0:
         caps.append((
             "suggest",

@@ -123,6 +123,7 @@ class Deps:
             "per_intent": per_intent,
             "source": bundle.get("source") or "default",
             "calibration": bundle.get("calibration"),
+            "ood": bundle.get("ood"),
         })
 
     def run_preprocess(self, raw: str) -> Preprocessed:

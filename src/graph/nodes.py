@@ -223,6 +223,7 @@ def confidence_inputs(state: dict[str, Any], deps: Deps) -> ConfidenceInputs:
         probability=float(pred.get("confidence", 0.0)),
         margin=float(pred.get("margin", 0.0)),
         entropy=float(pred.get("entropy", 1.0)),
+        ood_score=pred.get("ood_score"),
         classifier_valid=bool(pred.get("valid", False)) and pre.valid,
         best_similarity=max((n["similarity"] for n in neighbours), default=None) if retrieved else None,
         neighbours_total=len(neighbours) if retrieved else None,

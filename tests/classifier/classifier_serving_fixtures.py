@@ -1,8 +1,9 @@
 """A tiny but really trained bundle for the serving tests (built once per test session).
 
-MiniLM (offline package) + LoRA, ~30 optimisation steps on a few short texts of 3 clearly distinct
-intents: enough for confident, stable predictions so torch-vs-ONNX agreement is a meaningful check,
-and only seconds of CPU. Independent of the training CLI so serving tests do not depend on it.
+MiniLM (offline package) + mean pooling + LoRA, ~30 optimisation steps on a few short texts of 3
+clearly distinct intents: enough for confident, stable predictions so torch-vs-ONNX agreement is a
+meaningful check, and only seconds of CPU. Independent of the training CLI so serving tests do not
+depend on it.
 """
 
 from __future__ import annotations
@@ -70,43 +71,20 @@ def _manifest(rows: list[tuple[str, str]]) -> dict:
 
 
 def build_tiny_bundle(out_dir: Path, *, export_onnx: bool = True, steps: int = 30) -> Path:
-    """Train MiniLM+LoRA for ``steps`` full-batch steps and save a bundle into ``out_dir``."""
+    """Train MiniLM + mean pooling + LoRA for ``steps`` full-batch steps; save a bundle into ``out_dir``."""
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-    from transformers.utils import logging as hf_logging
 
-    from src.classifier.base_models import resolve_base_model
     from src.classifier.bundle import save_bundle
+    from src.classifier.model import ModelSpec, build_classifier
+    from src.classifier.ood import GaussianDensity
 
     torch.manual_seed(0)
     torch.set_num_threads(1)  # under CPU contention 2 threads is ~10x slower per step
     labels = list(TRAIN)
     rows = [(t, lab) for lab in labels for t in TRAIN[lab]]
-    source = resolve_base_model("minilm")
-    tokenizer = AutoTokenizer.from_pretrained(source)
-    verbosity = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    try:
-        base = AutoModelForSequenceClassification.from_pretrained(
-            source,
-            num_labels=len(labels),
-            id2label=dict(enumerate(labels)),
-            label2id={lab: i for i, lab in enumerate(labels)},
-        )
-    finally:
-        hf_logging.set_verbosity(verbosity)
-    model = get_peft_model(
-        base,
-        LoraConfig(
-            task_type="SEQ_CLS",
-            r=8,
-            lora_alpha=16,
-            lora_dropout=0.0,
-            target_modules=["query", "value"],
-            modules_to_save=["classifier"],
-        ),
-    )
+    built = build_classifier("minilm", labels, ModelSpec(r=8, alpha=16, dropout=0.0,
+                                                         target_modules=("query", "value"), head_dropout=0.0))
+    model, tokenizer = built.model, built.tokenizer
     enc = tokenizer([t for t, _ in rows], padding=True, truncation=True, max_length=32, return_tensors="pt")
     target = torch.tensor([labels.index(lab) for _, lab in rows])
     optim = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=5e-3)
@@ -117,6 +95,9 @@ def build_tiny_bundle(out_dir: Path, *, export_onnx: bool = True, steps: int = 3
         loss.backward()
         optim.step()
     model.eval()
+    with torch.no_grad():
+        emb = model(**enc).embeddings.numpy()
+    held_out = [t for v in HELD_OUT.values() for t in v]
     return save_bundle(
         out_dir,
         model=model,
@@ -139,6 +120,8 @@ def build_tiny_bundle(out_dir: Path, *, export_onnx: bool = True, steps: int = 3
         data_info={"source": "tiny in-test data", "n_rows": len(rows)},
         split_manifest=_manifest(rows),
         export_onnx=export_onnx,
+        ood=GaussianDensity.fit(emb, target.numpy(), len(labels)),
+        verify_texts=held_out,
     )
 
 

@@ -258,41 +258,24 @@ def test_threshold_provenance_is_validated_and_tied_to_the_model() -> None:
 
 
 def test_distilbert_bundle_serves_with_both_backends(tmp_path: Path) -> None:
-    """DistilBERT (tiny random config, no hub): 2 model inputs, head = pre_classifier + classifier."""
+    """DistilBERT (tiny random config, no hub): 2 model inputs, LoRA on every block projection."""
     import torch
-    from peft import LoraConfig, get_peft_model
-    from transformers import AutoTokenizer, DistilBertConfig, DistilBertForSequenceClassification
+    from transformers import AutoTokenizer, DistilBertConfig, DistilBertModel
 
-    from src.classifier.base_models import lora_targets, resolve_base_model
+    from src.classifier.base_models import resolve_base_model
     from src.classifier.inference import IntentClassifier
+    from src.classifier.model import ModelSpec, build_classifier
 
     torch.manual_seed(0)
     labels = ["a", "b"]
-    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model("minilm"))  # any BERT vocab works
-    config = DistilBertConfig(
-        vocab_size=tokenizer.vocab_size,
-        dim=32,
-        hidden_dim=64,
-        n_layers=2,
-        n_heads=2,
-        max_position_embeddings=64,
-        num_labels=2,
-        id2label={0: "a", 1: "b"},
-        label2id={"a": 0, "b": 1},
-    )
     base_dir = tmp_path / "tiny-distilbert"
-    DistilBertForSequenceClassification(config).save_pretrained(base_dir)
-    targets = lora_targets("distilbert")
-    model = get_peft_model(
-        DistilBertForSequenceClassification.from_pretrained(base_dir),
-        LoraConfig(
-            task_type="SEQ_CLS",
-            r=4,
-            lora_alpha=8,
-            target_modules=list(targets.target_modules),
-            modules_to_save=list(targets.modules_to_save),
-        ),
-    )
+    tokenizer = AutoTokenizer.from_pretrained(resolve_base_model("minilm"))  # any BERT vocab works
+    config = DistilBertConfig(vocab_size=tokenizer.vocab_size, dim=32, hidden_dim=64, n_layers=2, n_heads=2,
+                              max_position_embeddings=64)
+    DistilBertModel(config).save_pretrained(base_dir)
+    tokenizer.save_pretrained(base_dir)
+    built = build_classifier(str(base_dir), labels, ModelSpec(r=4, alpha=8))
+    model = built.model
     enc = tokenizer(["good thing", "bad thing"], return_tensors="pt", padding=True)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-2)
     for _ in range(5):

@@ -46,12 +46,21 @@ def test_tiny_bundle_is_complete_and_saves_the_head(tiny_bundle: Path) -> None:
     assert cfg["lora_r"] == 16 and cfg["epochs"] == 1 and cfg["seed"] == 7
     assert meta["metrics"]["accuracy"] == _json(tiny_bundle / "eval.json")["accuracy"]
     adapter = _json(tiny_bundle / "adapter_config.json")
-    assert {"classifier", "pooler"} <= set(adapter["modules_to_save"])
-    assert set(adapter["target_modules"]) == {"query", "key", "value", "dense"}
+    assert "classifier" in adapter["modules_to_save"]
+    targets = adapter["target_modules"]
+    assert {t.split(".")[-1] for t in targets} == {"query", "key", "value", "dense"}
+    assert not any("pooler" in t for t in targets)
     with safe_open(str(tiny_bundle / "adapter_model.safetensors"), "pt") as fh:
         keys = list(fh.keys())
-    assert any("pooler" in k for k in keys) and any(k.endswith("classifier.weight") for k in keys)
-    assert not any("pooler" in k and "lora_" in k for k in keys)  # pooler trained fully, not LoRA'd
+    assert any(k.endswith("classifier.weight") for k in keys)
+    assert not any("pooler" in k for k in keys)  # mean pooling: BERT's [CLS] pooler is not used
+    assert sum("lora_A" in k for k in keys) == 36  # q, k, v, attention out, 2 feed-forward x 6 layers
+    assert meta["architecture"] == "mean-pooling-linear-v1" and meta["method"] == "lora"
+    assert meta["base_model"]["weights_sha256"]["model.safetensors"]  # the base weights are pinned
+    agreement = meta["onnx"]["agreement"]
+    assert agreement["texts"] == "validation split" and agreement[agreement["chosen"]]["n"] == 32
+    assert agreement[agreement["chosen"]]["argmax_agreement"] >= 0.99
+    assert (tiny_bundle / "ood.safetensors").is_file()
     manifest = _json(tiny_bundle / "split_manifest.json")
     sizes = {part: len(manifest[part]) for part in ("train", "val", "calibration", "test")}
     assert sizes == {"train": 224, "val": 32, "calibration": 32, "test": 32}
@@ -61,7 +70,7 @@ def test_tiny_bundle_is_complete_and_saves_the_head(tiny_bundle: Path) -> None:
 def test_untrained_model_fails_gates_reuses_manifest_and_scores_external_test(
     tiny_bundle: Path, synthetic_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """lr ~0 = a model that has learnt nothing: default gates must refuse it (exit code 1).
+    """lr ~0 (encoder and head) = a model that has learnt nothing: default gates refuse it (exit code 1).
 
     Same run: the frozen split of an earlier bundle is reused, and ``--test FILE`` with a label the
     model never saw (``oos``) is scored as out-of-scope.
@@ -72,7 +81,8 @@ def test_untrained_model_fails_gates_reuses_manifest_and_scores_external_test(
             ("what's the weather like", "oos"), ("tell me a joke", "oos")]
     pd.DataFrame(rows, columns=["text", "label"]).to_csv(test_file, index=False)
     out = tmp_path / "untrained"
-    rc = train_main(["--data", str(synthetic_csv), "--out", str(out), "--lr", "1e-9", "--seed", "11",
+    rc = train_main(["--data", str(synthetic_csv), "--out", str(out), "--lr", "1e-9", "--head-lr", "1e-9",
+                     "--seed", "11",
                      "--split-manifest", str(tiny_bundle / "split_manifest.json"), "--test", str(test_file),
                      *QUIET])
     assert rc == 1
@@ -144,11 +154,13 @@ def test_distilbert_path_trains_and_saves_its_head(tmp_path: Path, synthetic_csv
     res = train(tiny_config(synthetic_csv, out, base_model=str(base), export_onnx=False, lr=5e-3),
                 log=lambda _m: None)
     adapter = _json(out / "adapter_config.json")
-    assert {"pre_classifier", "classifier"} <= set(adapter["modules_to_save"])
-    assert set(adapter["target_modules"]) == {"q_lin", "v_lin"}
+    assert "classifier" in adapter["modules_to_save"]
+    # LoRA on every projection of every block, not just q/v
+    assert {t.split(".")[-1] for t in adapter["target_modules"]} == {"q_lin", "k_lin", "v_lin", "out_lin",
+                                                                      "lin1", "lin2"}
     with safe_open(str(out / "adapter_model.safetensors"), "pt") as fh:
         keys = list(fh.keys())
-    assert any("pre_classifier" in k for k in keys) and any("q_lin.lora_A" in k for k in keys)
+    assert any(k.endswith("classifier.weight") for k in keys) and any("lin1.lora_A" in k for k in keys)
     assert load_bundle_meta(out)["base_model"]["model_type"] == "distilbert"
     assert res.eval["n_test"] == 32
 

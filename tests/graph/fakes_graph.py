@@ -39,7 +39,8 @@ class FakeClassifier:
         self.probability = probability
         self.fail = fail
         self.delay_s = delay_s
-        self.thresholds: dict = {"auto_resolve": 0.85, "suggest": 0.60, "per_intent": {}, "source": "calibrated"}
+        self.thresholds: dict = {"auto_resolve": 0.85, "suggest": 0.60, "per_intent": {},
+                                 "source": "calibrated"}
 
     def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
         if self.delay_s:

@@ -136,13 +136,13 @@ def test_calibrate_cli_uses_runtime_text_and_records_provenance(
     data = tmp_path / "held_out.csv"
     pd.DataFrame(rows).to_csv(data, index=False)
     seen: list[str] = []
-    original = IntentClassifier.logits
+    original = IntentClassifier.outputs
 
     def spy(self, texts, batch_size=64):
         seen.extend(texts)
         return original(self, texts, batch_size)
 
-    monkeypatch.setattr(IntentClassifier, "logits", spy)
+    monkeypatch.setattr(IntentClassifier, "outputs", spy)
     reports = tmp_path / "reports"
     rc = main(["--model", str(bundle), "--data", str(data), "--target", "0.5", "--min-support", "5",
                "--floor", "0.2", "--report-dir", str(reports), "--no-progress"])

@@ -250,3 +250,13 @@ def test_bundle_without_provenance_is_uncalibrated_and_noted_at_startup(tmp_path
     clf.thresholds = {**clf.thresholds, "source": "calibrated"}
     deps = Deps.from_settings(settings)
     assert not any("auto-resolve is OFF" in n for n in deps.startup_notes)
+
+
+def test_out_of_distribution_guard_caps_at_suggest() -> None:
+    th = Thresholds(source="calibrated", ood={"score": "relative_mahalanobis", "max": 12.0, "tpr": 0.95})
+    assert score(_inp(probability=0.999, ood_score=3.0), th).route == "auto_resolve"
+    far = score(_inp(probability=0.999, ood_score=30.0), th)
+    assert far.route == "suggest" and any("out-of-distribution guard" in r for r in far.reasons)
+    # a bundle with a guard whose classifier did not deliver a score fails closed
+    assert score(_inp(probability=0.999), th).route == "suggest"
+    assert score(_inp(probability=0.999, ood_score=30.0)).route == "auto_resolve"  # no guard in the bundle

@@ -29,6 +29,15 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 }
 
 
+SHIPPED_BUNDLE = PROJECT_ROOT / "bundles" / "intent-bitext"
+
+
+def default_model_dir() -> Path:
+    """``models/intent`` when a bundle was trained there, else the Bitext bundle committed in the repo."""
+    local = Path("models/intent")
+    return local if (local / "bundle.json").is_file() else SHIPPED_BUNDLE
+
+
 class Settings(BaseSettings):
     """Typed, env-driven settings. Paths are relative to the working directory unless absolute."""
 
@@ -41,7 +50,8 @@ class Settings(BaseSettings):
     shared_data_dir: Path = SHARED_DATA
 
     # --- classifier ----------------------------------------------------------------------
-    model_dir: Path = Path("models/intent")
+    # models/intent once you trained one, else the bundle shipped in the repository (bundles/)
+    model_dir: Path = Field(default_factory=lambda: default_model_dir())
     base_model: str = "minilm"
     # intra-op threads for classifier inference (0 = library default). 1 because on the shared
     # 2-core box, 2 threads measured ~2.7x slower (reports/classifier/bench*.json) and the LLM and
@@ -156,6 +166,8 @@ class Settings(BaseSettings):
     max_request_bytes: int = 1_000_000  # larger bodies get 413
     max_wait_s: float = 30.0  # cap for POST /v1/tickets?wait=S
     api_key_pepper: SecretStr | None = None  # server secret mixed into API key hashes (else a data-dir file)
+    api_key_cache_s: float = 10.0  # a verified key is trusted this long without a lookup (revocation delay)
+    api_key_stale_s: float = 3600.0  # database down: keys verified this recently keep working for intake
     zendesk_webhook_secret: SecretStr | None = None
     freshdesk_webhook_secret: SecretStr | None = None
     intercom_client_secret: SecretStr | None = None

@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import os
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,3 +102,39 @@ def bearer_token(header: str | None) -> str | None:
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()
+
+
+class KeyCache:
+    """Recently verified keys, by a hash of the presented token (thread-safe).
+
+    Saves a database lookup per request and keeps intake open while the database is down: within
+    ``ttl_s`` a verified key is trusted without a lookup (so a revocation takes effect within
+    ``ttl_s``); when the lookup fails because the database is unreachable, a key verified within
+    ``stale_s`` is still accepted. A failed verification is never cached.
+    """
+
+    def __init__(self, ttl_s: float, stale_s: float) -> None:
+        self.ttl_s, self.stale_s = ttl_s, stale_s
+        self._items: dict[str, tuple[Principal, float]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def _k(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def get(self, token: str, max_age_s: float) -> Principal | None:
+        with self._lock:
+            item = self._items.get(self._k(token))
+        if item is None or time.monotonic() - item[1] > max_age_s:
+            return None
+        return item[0]
+
+    def put(self, token: str, principal: Principal) -> None:
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[self._k(token)] = (principal, time.monotonic())
+
+    def drop(self, token: str) -> None:
+        with self._lock:
+            self._items.pop(self._k(token), None)

@@ -11,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from src.api.auth import Principal, bearer_token, split_key, verify_secret
 from src.api.runtime import Runtime
+from src.audit.errors import AuditUnavailable
 
 _bearer = HTTPBearer(auto_error=False, description="An API key from `python -m src.api.keys create`")
 
@@ -35,10 +36,23 @@ def require_key(
     if parts is None:
         raise _unauthorized("invalid API key")
     key_id, secret = parts
-    row = rt.store.get_key(key_id)
+    cache = rt.key_cache
+    cached = cache.get(token, rt.settings.api_key_cache_s)
+    if cached is not None:
+        return cached
+    try:
+        row = rt.store.get_key(key_id)
+    except AuditUnavailable:
+        stale = cache.get(token, rt.settings.api_key_stale_s)
+        if stale is not None:
+            return stale  # the database is down: a key verified recently keeps intake open
+        raise
     ok = verify_secret(secret, row.salt if row else None, row.key_hash if row else None, rt.pepper)
     if not ok or row is None:
         raise _unauthorized("invalid API key")
     if row.revoked_at is not None:
+        cache.drop(token)
         raise _unauthorized("API key revoked")
-    return Principal(key_id=row.key_id, name=row.name)
+    principal = Principal(key_id=row.key_id, name=row.name)
+    cache.put(token, principal)
+    return principal

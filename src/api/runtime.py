@@ -12,9 +12,10 @@ import sys
 import threading
 from typing import Any
 
-from src.api.auth import load_pepper
+from src.api.auth import KeyCache, load_pepper
 from src.api.events import Broadcaster
 from src.api.queue import BrokerQueue, EmbeddedQueue, TicketQueue
+from src.api.spool import IntakeSpool
 from src.api.store import ApiStore
 from src.audit.db import Database, open_database
 from src.config import Settings
@@ -45,7 +46,9 @@ class Runtime:
         self.settings = settings
         self.db = db or open_database(settings)
         self.store = ApiStore(self.db)
+        self.spool = IntakeSpool(settings.data_dir / "intake_spool")
         self.pepper = load_pepper(settings)
+        self.key_cache = KeyCache(settings.api_key_cache_s, settings.api_key_stale_s)
         self.events = Broadcaster(events_url(settings), channel=f"{settings.queue_name}:events")
         self.queue: TicketQueue | None = None
         self._service = service
@@ -85,9 +88,11 @@ class Runtime:
         if self.settings.broker_url:
             self.queue = BrokerQueue(self.settings)
             self.events.start_relay()
+            # workers re-enqueue stale tickets too; the API's sweep matters for its own spool
+            self.start_sweeper(first_older_than_s=self.settings.requeue_after_s)
         else:
             self.queue = EmbeddedQueue(self._process, workers=self.settings.service_workers)
-            self.start_sweeper()
+            self.start_sweeper(first_older_than_s=0.0)
 
     def _process(self, ticket_id: str) -> None:
         from src.api.processing import NotProcessed, process_ticket
@@ -97,9 +102,12 @@ class Runtime:
         except NotProcessed as exc:
             print(f"triage-worker: {exc}; will retry", file=sys.stderr)
 
-    def start_sweeper(self) -> None:
-        """Re-enqueue undecided tickets now (all of them) and then periodically (the stale ones)."""
-        self.sweep(older_than_s=0.0)
+    def start_sweeper(self, first_older_than_s: float = 0.0) -> None:
+        """Sweep now (embedded: every undecided ticket) and then periodically (the stale ones)."""
+        try:
+            self.sweep(older_than_s=first_older_than_s)
+        except Exception as exc:  # noqa: BLE001 - database down at start: the loop retries
+            print(f"triage-sweeper: {exc}", file=sys.stderr)
         self.start_sweeper_loop()
 
     def start_sweeper_loop(self) -> None:
@@ -119,12 +127,28 @@ class Runtime:
         from src.api.intake import enqueue
         from src.api.processing import write_back
 
+        self.import_spool()
         ids = self.store.stale_undecided(older_than_s)
         for ticket_id in ids:
             enqueue(self, ticket_id)
         for ticket_id in self.store.pending_writebacks(older_than_s=writeback_after_s):
             write_back(self, ticket_id)
         return len(ids)
+
+    def import_spool(self) -> int:
+        """Move spooled intake records (taken while the database was down) into the intake table."""
+        from src.api.intake import enqueue
+
+        moved = 0
+        for path, rec in self.spool.items():
+            _, created = self.store.add_intake(
+                rec["ticket_id"], rec["channel"], rec["source_id"], rec["payload"]
+            )
+            path.unlink(missing_ok=True)
+            moved += 1
+            if created:
+                enqueue(self, rec["ticket_id"])
+        return moved
 
     def close(self) -> None:
         self._stop.set()

@@ -130,8 +130,11 @@ def create_key(env: dict[str, str], name: str) -> str:
 
 def test_embedded_service_over_http_with_keys_cli_and_events(tmp_path):
     env = base_env(
-        tmp_path, TRIAGE_SERVICE_FACTORY="tests.api.fake_service:build", TRIAGE_TEST_PROBABILITY="0.75"
-    )
+        tmp_path,
+        TRIAGE_SERVICE_FACTORY="tests.api.fake_service:build",
+        TRIAGE_TEST_PROBABILITY="0.75",
+        TRIAGE_API_KEY_CACHE_S="0",
+    )  # revocation: at once
     key = create_key(env, "agent-ana")
     listing = run_cli(env, "src.api.keys", "list")
     assert (
@@ -251,16 +254,38 @@ def test_api_and_worker_processes_with_redis_and_postgres(tmp_path, postgres_url
         db.close()
 
 
+ROUTING_4 = """version: 1
+default_team: general_support
+escalation_team: supervisors
+sla_hours: {P1: 1, P2: 4, P3: 24, P4: 72}
+teams:
+  general_support: {description: first line}
+  supervisors: {description: escalations}
+  orders: {description: orders}
+categories:
+  ORDER: {team: orders}
+intents:
+  cancel_order: {category: ORDER}
+  track_order: {category: ORDER}
+  get_refund: {category: ORDER}
+  recover_password: {category: ORDER}
+"""
+
+
 @pytest.mark.slow
 def test_real_wiring_tiny_bundle_local_llm_qdrant_local(tmp_path, graph_tiny_bundle):
     """No factory: Deps.from_settings with a real bundle, SmolLM2 via llama.cpp, Qdrant local mode."""
+    routing = tmp_path / "routing.yaml"  # the tiny bundle knows 4 intents: route exactly those
+    routing.write_text(ROUTING_4)
     env = base_env(
         tmp_path,
+        TRIAGE_ROUTING_CONFIG=str(routing),
         TRIAGE_MODEL_DIR=str(graph_tiny_bundle),
         TRIAGE_QDRANT_PATH=str(tmp_path / "qdrant"),
         TRIAGE_LOCAL_MODEL="smollm2",
         TRIAGE_SERVICE_WORKERS="1",
         TRIAGE_NODE_TIMEOUT_S="60",
+        TRIAGE_MAX_WAIT_S="150",
     )
     key = create_key(env, "real")
     api, url = start_api(env, tmp_path)

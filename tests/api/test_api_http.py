@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -51,10 +52,11 @@ def test_every_v1_route_needs_a_key_and_the_open_ones_expose_nothing(make_api):
 
 
 def test_revoked_key_is_refused(make_api):
-    api = make_api()
+    api = make_api(api_key_cache_s=0.5)
     assert post(api, {"text": "where is my parcel"}).status_code == 202
     key_id = api.key.split("_")[1]
     assert api.rt.store.revoke_key(key_id)
+    time.sleep(0.6)  # a verified key is trusted for api_key_cache_s without a lookup
     resp = post(api, {"text": "where is my parcel"})
     assert resp.status_code == 401 and resp.json()["detail"] == "API key revoked"
 

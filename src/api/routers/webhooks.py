@@ -23,6 +23,7 @@ from src.api.helpdesks.signatures import SignatureError
 from src.api.intake import accept
 from src.api.routers.tickets import status_url
 from src.api.runtime import Runtime
+from src.audit.errors import AuditUnavailable
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
@@ -52,7 +53,10 @@ async def _handle(name: str, request: Request, rt: Runtime) -> JSONResponse:
         metrics.WEBHOOKS.labels(name, "ignored").inc()
         return JSONResponse(status_code=200, content={"ignored": incoming.ignored})
     row, created = await run_in_threadpool(accept, rt, incoming.ticket, None)
-    first = await run_in_threadpool(rt.store.first_delivery, name, incoming.delivery_key)
+    try:
+        first = await run_in_threadpool(rt.store.first_delivery, name, incoming.delivery_key)
+    except AuditUnavailable:
+        first = True  # database down (the ticket was spooled): the ticket-level dedupe still applies
     metrics.WEBHOOKS.labels(name, "accepted" if created else "duplicate").inc()
     content = {
         "ticket_id": row.ticket_id,

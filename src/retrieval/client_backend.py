@@ -128,8 +128,11 @@ class ClientBackend:
             self.client.create_collection(
                 self.collection,
                 vectors_config={
-                    DENSE: models.VectorParams(size=spec.dimension, distance=models.Distance.COSINE)
+                    DENSE: models.VectorParams(
+                        size=spec.dimension, distance=models.Distance.COSINE, on_disk=True
+                    )
                 },
+                on_disk_payload=True,  # like the embedded store: int8 copy in RAM, the rest on disk
                 sparse_vectors_config={SPARSE: models.SparseVectorParams(modifier=models.Modifier.IDF)},
                 hnsw_config=models.HnswConfigDiff(
                     m=spec.hnsw_m,

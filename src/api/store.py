@@ -120,24 +120,26 @@ class ApiStore:
         p = self.p
         now = time.time()
         nonce = secrets.token_hex(8)
-        self.db.execute(
-            "INSERT INTO intake (ticket_id, channel, source_id, state, payload, nonce, attempts, accepted_at,"
-            f" updated_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, 0, {p}, {p})"
-            " ON CONFLICT (ticket_id) DO NOTHING",
-            (ticket_id, channel, source_id, QUEUED, json.dumps(payload), nonce, now, now),
-        )
-        row = self.db.fetchone(f"SELECT nonce FROM intake WHERE ticket_id = {p}", (ticket_id,))
-        intake = self.get_intake(ticket_id)
-        if row is None or intake is None:  # pragma: no cover - the insert above makes this impossible
+        with self.db.transaction() as tx:  # one commit: the insert and the read-back
+            tx.execute(
+                "INSERT INTO intake (ticket_id, channel, source_id, state, payload, nonce, attempts,"
+                f" accepted_at, updated_at) VALUES ({p}, {p}, {p}, {p}, {p}, {p}, 0, {p}, {p})"
+                " ON CONFLICT (ticket_id) DO NOTHING",
+                (ticket_id, channel, source_id, QUEUED, json.dumps(payload), nonce, now, now),
+            )
+            row = tx.fetchone(f"SELECT nonce, {', '.join(_INTAKE_COLS)} FROM intake WHERE ticket_id = {p}",
+                              (ticket_id,))  # fmt: skip
+        if row is None:  # pragma: no cover - the insert above makes this impossible
             raise RuntimeError(f"intake row for {ticket_id} vanished")
-        return intake, row[0] == nonce
+        return self._row(row[1:]), row[0] == nonce
 
     def get_intake(self, ticket_id: str) -> IntakeRow | None:
         row = self.db.fetchone(
             f"SELECT {', '.join(_INTAKE_COLS)} FROM intake WHERE ticket_id = {self.p}", (ticket_id,)
         )
-        if row is None:
-            return None
+        return None if row is None else self._row(row)
+
+    def _row(self, row: tuple[Any, ...]) -> IntakeRow:
         values = dict(zip(_INTAKE_COLS, row, strict=True))
         values["payload"] = self.db.load_json(values["payload"]) or {}
         return IntakeRow(**values)
@@ -163,17 +165,19 @@ class ApiStore:
         self, ticket_id: str, route: str | None, status: str | None, writeback: str | None
     ) -> None:
         """Record the outcome and drop the raw text (the audit row and the PII vault keep what is kept)."""
-        intake = self.get_intake(ticket_id)
-        if intake is None:
-            return
-        kept = {k: v for k, v in intake.payload.items() if k not in PURGED_KEYS}
         p = self.p
         now = time.time()
-        self.db.execute(
-            f"UPDATE intake SET state = {p}, route = {p}, status = {p}, payload = {p}, decided_at = {p},"
-            f" updated_at = {p}, writeback = {p}, last_error = NULL WHERE ticket_id = {p}",
-            (DECIDED, route, status, json.dumps(kept), now, now, writeback, ticket_id),
-        )
+        with self.db.transaction() as tx:  # one commit
+            row = tx.fetchone(f"SELECT payload FROM intake WHERE ticket_id = {p}", (ticket_id,))
+            if row is None:
+                return
+            payload = self.db.load_json(row[0]) or {}
+            kept = {k: v for k, v in payload.items() if k not in PURGED_KEYS}
+            tx.execute(
+                f"UPDATE intake SET state = {p}, route = {p}, status = {p}, payload = {p}, decided_at = {p},"
+                f" updated_at = {p}, writeback = {p}, last_error = NULL WHERE ticket_id = {p}",
+                (DECIDED, route, status, json.dumps(kept), now, now, writeback, ticket_id),
+            )
 
     def set_writeback(self, ticket_id: str, writeback: str) -> None:
         p = self.p

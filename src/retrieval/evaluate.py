@@ -70,6 +70,18 @@ def bootstrap_ci(values: list[float], *, n: int = 2000, seed: int = 0, level: fl
     return [round(float(lo), 4), round(float(hi), 4)]
 
 
+def paired_difference(a: list[float], b: list[float], *, n: int = 2000, seed: int = 0) -> dict[str, object]:
+    """Mean of ``b - a`` over the same queries with a paired bootstrap 95% interval: whether one
+    mode beats the other on these queries, which two overlapping marginal intervals cannot say."""
+    diff = np.asarray(b, dtype=np.float64) - np.asarray(a, dtype=np.float64)
+    return {
+        "mean": round(float(diff.mean()), 4) if diff.size else float("nan"),
+        "ci95": bootstrap_ci(diff.tolist(), n=n, seed=seed),
+        "queries_better": int((diff > 0).sum()),
+        "queries_worse": int((diff < 0).sum()),
+    }
+
+
 def top_confusions(
     wrong: dict[str, Counter[str]], labels: list[str], n: int = 3
 ) -> dict[str, dict[str, int]]:
@@ -195,6 +207,14 @@ def _modes_table(report: dict) -> list[str]:
         lines.append(
             f"| {name} | {m['precision_at_k']:.4f} | {lo:.4f} – {hi:.4f} | {m['mrr']:.4f} "
             f"| {m['latency_ms']['p50']:.1f} | {m['latency_ms']['p95']:.1f} |"
+        )
+    diff = report.get("hybrid_minus_dense_precision")
+    if diff:
+        lo, hi = diff["ci95"]
+        lines.append(
+            f"\nHybrid minus dense, same queries: {diff['mean']:+.4f} (paired bootstrap 95% interval "
+            f"{lo:+.4f} – {hi:+.4f}); hybrid better on {diff['queries_better']} queries, worse on "
+            f"{diff['queries_worse']}."
         )
     return [*lines, ""]
 
@@ -411,6 +431,9 @@ def main(argv: list[str] | None = None) -> int:
         "mode": modes[0],
         **summary,
         "modes": {m: r.summary() for m, r in runs.items()},
+        "hybrid_minus_dense_precision": paired_difference(runs["dense"].precisions, runs["hybrid"].precisions)
+        if len(runs) == 2
+        else None,
         "cpu_ms_per_search": {
             "p50": round(percentile_ms(main_run.cpu_times, 50), 2),
             "p95": round(percentile_ms(main_run.cpu_times, 95), 2),

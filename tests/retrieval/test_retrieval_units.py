@@ -9,15 +9,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from src.retrieval.backends import Found
 from src.retrieval.evaluate import (
     bootstrap_ci,
+    paired_difference,
     precision_at_k,
     reciprocal_rank,
     stratified_sample,
     top_confusions,
 )
 from src.retrieval.ingest import _near_duplicates
-from src.retrieval.ranking import blended_score, merge_with_fallback, rank, recency_factor
+from src.retrieval.ranking import (
+    blended_score,
+    competition_ranks,
+    drop_cut_ties,
+    merge_with_fallback,
+    rank,
+    recency_factor,
+    rrf_fuse,
+)
 from src.retrieval.records import (
     looks_binary,
     normalise,
@@ -245,3 +255,32 @@ def test_bootstrap_interval_brackets_the_mean_and_narrows_with_more_data() -> No
     assert bootstrap_ci([1.0] * 5) == [1.0, 1.0]
     wrong = {"a": Counter({"b": 5, "c": 2, "d": 1, "e": 1}), "z": Counter()}
     assert top_confusions(wrong, ["a", "z"], n=2) == {"a": {"b": 5, "c": 2}}
+
+
+def test_paired_difference_sees_a_consistent_small_gain() -> None:
+    a = [0.8] * 200
+    b = [0.8] * 180 + [1.0] * 20
+    d = paired_difference(a, b)
+    assert d["mean"] == 0.02 and d["queries_better"] == 20 and d["queries_worse"] == 0
+    assert 0 < d["ci95"][0] <= 0.02 <= d["ci95"][1]
+
+
+def _f(i: str, score: float, sim: float = 0.5) -> Found:
+    return Found(id=i, similarity=sim, payload={}, score=score)
+
+
+def test_rrf_ranks_ties_alike_so_engine_tie_order_does_not_matter() -> None:
+    assert competition_ranks([3.0, 2.0, 2.0, 1.0]) == [1, 2, 2, 4]
+    dense = [_f("a", 0.9, 0.9), _f("b", 0.8, 0.8), _f("c", 0.7, 0.7)]
+    bm25 = [_f("c", 5.0), _f("b", 5.0), _f("d", 1.0)]
+    fused = rrf_fuse([dense, bm25], k=60, limit=4)
+    swapped = rrf_fuse([dense, [bm25[1], bm25[0], bm25[2]]], k=60, limit=4)
+    assert [f.id for f in fused] == [f.id for f in swapped] == ["b", "c", "a", "d"]
+    assert fused[0].fused == pytest.approx(1 / 62 + 1 / 61)
+    assert fused[0].similarity == 0.8  # cosine travels with the hit
+
+
+def test_a_full_list_drops_the_tie_group_at_its_cut() -> None:
+    full = [_f("a", 3.0), _f("b", 2.0), _f("c", 1.0), _f("d", 1.0)]
+    assert [f.id for f in drop_cut_ties(full, 4)] == ["a", "b"]
+    assert drop_cut_ties(full[:3], 4) == full[:3]  # not full: nothing was cut

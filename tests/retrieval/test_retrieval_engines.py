@@ -225,3 +225,62 @@ def test_duplicates_across_chunks_are_found_through_the_index(tmp_path: Path, cl
     stats = ingest_file(path, settings=kb.settings, kb=kb, progress=False, chunk_rows=2)
     cancel = [h for h in kb.search("cancel my order", k=5) if h.ticket.intent == "cancel_order"]
     assert len(cancel) == 1 and stats.deduped == 4
+
+
+CRASHING_INGEST = """
+import os, sys
+from pathlib import Path
+from src.config import Settings
+from src.retrieval import sources
+from src.retrieval.ingest import ingest_file
+
+real_open = sources.open_rows
+
+def crashing_open(*args, **kwargs):
+    stream = real_open(*args, **kwargs)
+    chunks = stream._chunks
+
+    def die_after_four():
+        for i, chunk in enumerate(chunks):
+            if i == 4:
+                os._exit(9)  # no close, no flush: like a killed process
+            yield chunk
+
+    stream._chunks = die_after_four()
+    return stream
+
+import src.retrieval.ingest as ingest_mod
+ingest_mod.open_rows = crashing_open
+settings = Settings(qdrant_path=Path(sys.argv[2]), qdrant_collection="crash", qdrant_url=None)
+ingest_file(Path(sys.argv[1]), settings=settings, progress=False, chunk_rows=32)
+"""
+
+
+def test_ingest_killed_mid_way_resumes_without_loss_or_repeats(
+    corpus: Path, tmp_path: Path, cleanup: None
+) -> None:
+    import subprocess
+    import sys
+
+    from src.config import PROJECT_ROOT
+
+    store = tmp_path / "store"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    crashed = subprocess.run(
+        [sys.executable, "-c", CRASHING_INGEST, str(corpus), str(store)],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert crashed.returncode == 9, crashed.stderr
+    settings = Settings(qdrant_path=store, qdrant_collection="crash", qdrant_url=None)
+    kb = KnowledgeBase(settings)
+    survived = kb.count()  # the write-ahead log replayed what was acknowledged before the kill
+    assert 32 <= survived <= 4 * 32
+    resumed = ingest_file(corpus, settings=settings, kb=kb, progress=False, chunk_rows=32)
+    assert resumed.already_present == survived
+    fresh = KnowledgeBase(_settings(tmp_path, "edge"))
+    once = ingest_file(corpus, settings=fresh.settings, kb=fresh, progress=False, chunk_rows=32)
+    assert kb.count() == fresh.count() == once.upserted

@@ -14,6 +14,7 @@ from __future__ import annotations
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -31,7 +32,7 @@ class TicketQueue(Protocol):
 
     def depth(self) -> int | None: ...
 
-    def close(self) -> None: ...
+    def close(self) -> bool | None: ...
 
 
 class EmbeddedQueue:
@@ -43,6 +44,7 @@ class EmbeddedQueue:
         self._q: queue.Queue[str | None] = queue.Queue()
         self._process = process
         self._pending: set[str] = set()  # queued or in flight here: a sweep does not queue them twice
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
         self._threads = [
             threading.Thread(target=self._loop, name=f"triage-worker-{i}", daemon=True)
@@ -54,8 +56,9 @@ class EmbeddedQueue:
     def _loop(self) -> None:
         while True:
             ticket_id = self._q.get()
-            if ticket_id is None:
-                return
+            if ticket_id is None or self._stopping.is_set():
+                self._q.task_done()
+                return  # queued tickets stay undecided in the intake table: the next start takes them
             try:
                 self._process(ticket_id)
             except Exception as exc:  # noqa: BLE001 - the intake row stays undecided; the sweep retries
@@ -78,11 +81,15 @@ class EmbeddedQueue:
     def join(self) -> None:
         self._q.join()
 
-    def close(self) -> None:
+    def close(self, timeout_s: float = 60.0) -> bool:
+        """Finish the tickets in flight (not the queued ones); True when every thread stopped."""
+        self._stopping.set()
         for _ in self._threads:
             self._q.put(None)
+        deadline = time.monotonic() + timeout_s
         for t in self._threads:
-            t.join(timeout=5)
+            t.join(timeout=max(0.0, deadline - time.monotonic()))
+        return not any(t.is_alive() for t in self._threads)
 
 
 def make_broker(settings: Settings) -> Any:

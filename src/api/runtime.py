@@ -151,12 +151,20 @@ class Runtime:
         return moved
 
     def close(self) -> None:
+        """Stop the sweep, let tickets in flight finish, then release the service and the database."""
         self._stop.set()
+        drained = True
         if self.queue is not None:
-            self.queue.close()
+            drained = self.queue.close() is not False
         self.events.stop()
         if self._sweeper is not None:
             self._sweeper.join(timeout=3)
+        if not drained:  # a ticket is still running: closing its databases would fail it (it resumes later)
+            print(
+                "triage-api: tickets still in flight at shutdown; they resume at the next start",
+                file=sys.stderr,
+            )
+            return
         if self._service is not None and hasattr(self._service, "close"):
             self._service.close()
         self.db.close()

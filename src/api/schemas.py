@@ -96,7 +96,7 @@ class ReviewRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    action: Literal["accept", "edit", "respond", "reassign", "ignore"]
+    action: Literal["accept", "edit", "respond", "reassign", "ignore", "escalate"]
     text: str | None = Field(default=None, max_length=MAX_TEXT_CHARS)
     intent: str | None = Field(default=None, max_length=200)
     team: str | None = Field(default=None, max_length=200)

@@ -16,8 +16,12 @@ from pydantic import BaseModel, Field
 
 _NS = uuid.UUID("6f2b7c1e-4d0a-4b8e-9c39-1f1e6c2d7a10")
 
-ActionName = Literal["accept", "edit", "respond", "reassign", "ignore"]
-ACTIONS: tuple[str, ...] = ("accept", "edit", "respond", "reassign", "ignore")
+ActionName = Literal["accept", "edit", "respond", "reassign", "ignore", "escalate", "check"]
+# Review actions (resume a paused ticket). ``escalate`` does not complete the ticket: it moves it to the
+# escalation queue, where it waits for the next action. ``check`` is not a review action: it is a
+# reviewer's spot check of an auto-resolved ticket (correct or not), recorded without changing its status.
+ACTIONS: tuple[str, ...] = ("accept", "edit", "respond", "reassign", "ignore", "escalate")
+COMPLETING_ACTIONS: tuple[str, ...] = ("accept", "edit", "respond", "reassign", "ignore")
 
 
 def utcnow() -> datetime:

@@ -15,7 +15,15 @@ from typing import Any
 
 from src.audit.db import Database
 from src.audit.migrations import ACTION_COLUMNS, ACTION_READ_COLUMNS, DECISION_COLUMNS
-from src.audit.models import Decision, HumanAction, _no_nul, action_row, decision_row, utcnow
+from src.audit.models import (
+    COMPLETING_ACTIONS,
+    Decision,
+    HumanAction,
+    _no_nul,
+    action_row,
+    decision_row,
+    utcnow,
+)
 
 FINISHED = ("auto_resolved", "completed")
 SUMMARY_COLUMNS = ("audit_id", "ticket_id", "channel", "intent", "route", "status", "score", "created_at",
@@ -51,15 +59,27 @@ class SqlAuditStore:
         return str(row[0])
 
     def record_action(self, action: HumanAction) -> str:
-        """Insert once per idempotency key and mark the decision completed (a review is one action)."""
+        """Insert once per idempotency key; a completing action marks a waiting decision completed.
+
+        ``escalate`` moves a waiting decision to the escalation queue (``route`` is where the ticket
+        waits now; the decision as made stays in ``record``); ``check`` (a spot check of an
+        auto-resolved ticket) changes nothing but the log.
+        """
         ph = self.ph
         with self.db.transaction() as tx:
             tx.execute(_insert("human_actions", ACTION_COLUMNS, ph, "action_key"), action_row(action))
-            tx.execute(
-                f"UPDATE decisions SET status = 'completed', completed_at = {ph}"
-                f" WHERE ticket_id = {ph} AND status <> 'completed'",
-                (self._ts(action.created_at), action.ticket_id),
-            )
+            if action.action in COMPLETING_ACTIONS:
+                tx.execute(
+                    f"UPDATE decisions SET status = 'completed', completed_at = {ph}"
+                    f" WHERE ticket_id = {ph} AND status = 'pending_review'",
+                    (self._ts(action.created_at), action.ticket_id),
+                )
+            elif action.action == "escalate":
+                tx.execute(
+                    f"UPDATE decisions SET route = 'escalate'"
+                    f" WHERE ticket_id = {ph} AND status = 'pending_review'",
+                    (action.ticket_id,),
+                )
         return action.key()
 
     def get_decision(self, ticket_id: str) -> dict | None:

@@ -4,6 +4,7 @@
         └─ classify ─┬─ analyze ─┐                        │
                      └─ retrieve ┴─ draft ─ score ◄───────┘
                                              └─ route ─ audit ─ review ─(human action)─ apply_action
+                                                                  ▲─────────(escalate)────────┘
 
 ``audit`` runs before ``review`` so a ticket that waits for a human already has its Decision row
 (invariant: every accepted ticket ends in exactly one Decision, whether or not anyone reviews it).
@@ -59,5 +60,5 @@ def build_graph(deps: Deps, checkpointer: Any | None = None) -> Any:
     g.add_edge("route", "audit")
     g.add_edge("audit", "review")
     g.add_conditional_edges("review", nodes.route_after_review, {"apply_action": "apply_action", END: END})
-    g.add_edge("apply_action", END)
+    g.add_conditional_edges("apply_action", nodes.route_after_action, {"review": "review", END: END})
     return g.compile(checkpointer=checkpointer, name="triage")

@@ -366,6 +366,8 @@ def apply_action_node(state: dict[str, Any], deps: Deps) -> Update:
         note=action.note,
         action_id=action.action_id,
     )
+    if action.action == "escalate":
+        return _escalate_by_reviewer(state, deps, action, human)
     update: Update = {"status": "completed", "outcome": outcome_of(action, state)}
     try:
         update["outcome"]["action_key"] = deps.audit.record_action(human)
@@ -373,3 +375,25 @@ def apply_action_node(state: dict[str, Any], deps: Deps) -> Update:
         print(f"triage: AUDIT ACTION WRITE FAILED for ticket {state['ticket_id']}: {exc}", file=sys.stderr)
         update["failures"] = [failure("audit_action", exc)]
     return update
+
+
+def _escalate_by_reviewer(
+    state: dict[str, Any], deps: Deps, action: ReviewAction, human: HumanAction
+) -> Update:
+    """A reviewer hands the ticket to its escalation team: route and team change, the ticket waits again."""
+    reason = f"escalated by reviewer {action.by}" + (f": {action.note}" if action.note else "")
+    update = escalated(state, deps, reason)
+    human.team = (update.get("assignment") or {}).get("team")
+    update["status"] = "pending_review"
+    try:
+        deps.audit.record_action(human)
+    except Exception as exc:  # noqa: BLE001
+        print(f"triage: AUDIT ACTION WRITE FAILED for ticket {state['ticket_id']}: {exc}", file=sys.stderr)
+        update["failures"] = [*update.get("failures", []), failure("audit_action", exc)]
+    return update
+
+
+def route_after_action(state: dict[str, Any]) -> str:
+    """An escalation goes back to ``review`` (a new pause, now in the escalation queue); the rest end."""
+    escalating = (state.get("action") or {}).get("action") == "escalate"
+    return "review" if escalating and state.get("status") == "pending_review" else "__end__"

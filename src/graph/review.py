@@ -8,11 +8,15 @@ from pydantic import BaseModel, model_validator
 
 from src.audit.models import ACTIONS
 
-ActionName = Literal["accept", "edit", "respond", "reassign", "ignore"]
+ActionName = Literal["accept", "edit", "respond", "reassign", "ignore", "escalate"]
 
 
 class ReviewAction(BaseModel):
-    """What a reviewer did. ``edit``/``respond`` need ``text``; ``reassign`` needs ``team``."""
+    """What a reviewer did. ``edit``/``respond`` need ``text``; ``reassign`` needs ``team``.
+
+    ``escalate`` does not complete the review: the ticket moves to its escalation team's queue and
+    pauses again for the next action (``note`` says why).
+    """
 
     action: ActionName
     text: str | None = None  # edited draft (edit) or the reviewer's own reply (respond)

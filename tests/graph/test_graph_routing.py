@@ -44,7 +44,7 @@ def test_uncertain_tickets_pause_for_review(tmp_path: Path, probability: float, 
     out = svc.run(TicketIn(id="T2", text=CLEAN))
     assert out["route"] == route and out["status"] == "pending_review"
     review = out["review"]
-    assert review["allowed_actions"] == ["accept", "edit", "respond", "reassign", "ignore"]
+    assert review["allowed_actions"] == ["accept", "edit", "respond", "reassign", "ignore", "escalate"]
     assert review["intent"] == "cancel_order" and review["draft"] == "Sure, done."
     assert review["similar_tickets"] and review["reasons"]
     assert svc.deps.audit.count_decisions("api:T2") == 1  # audited before the pause

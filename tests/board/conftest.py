@@ -1,0 +1,3 @@
+"""Board test fixtures: the API fixtures (a runtime on the real graph with fake models, keys)."""
+
+from tests.api.conftest import make_api  # noqa: F401

@@ -30,6 +30,7 @@ def test_every_v1_route_needs_a_key_and_the_open_ones_expose_nothing(make_api):
     paths = api.client.get("/openapi.json").json()["paths"]
     v1 = [(p, m.upper()) for p, ops in paths.items() if p.startswith("/v1") for m in ops]
     assert {p for p, _ in v1} == {
+        "/v1/routing",
         "/v1/tickets",
         "/v1/tickets/{ticket_id}",
         "/v1/review",
@@ -201,6 +202,12 @@ def test_review_queue_and_actions(make_api):
     assert replay.status_code == 200 and replay.json().get("duplicate") is True
     assert len(api.rt.service().deps.audit.list_actions(tid)) == 1
     assert api.client.get(f"/v1/tickets/{tid}", headers=api.h).json()["state"] == "completed"
+
+
+def test_routing_lists_teams_and_intents(make_api):
+    api = make_api()
+    body = api.client.get("/v1/routing", headers=api.h).json()
+    assert body["escalation_team"] in body["teams"] and "cancel_order" in body["intents"]
 
 
 # --- health, readiness, metrics --------------------------------------------------------------------

@@ -72,3 +72,19 @@ def post_review(
         },
     )
     return view
+
+
+@router.get("/routing")
+def routing(
+    principal: Principal = Depends(require_key), rt: Runtime = Depends(get_runtime)
+) -> dict[str, Any]:
+    """Teams (for a reassign picker) and the intents the classifier predicts (for "wrong intent")."""
+    service = _service(rt)
+    config = service.deps.routing
+    labels = list(getattr(service.deps.classifier, "labels", None) or config.intents)
+    return {
+        "teams": {name: team.description for name, team in config.teams.items()},
+        "default_team": config.default_team,
+        "escalation_team": config.escalation_team,
+        "intents": sorted(labels),
+    }

@@ -10,10 +10,13 @@ here, at startup.
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
 from src.config import Settings, get_settings
+
+SETUP_LOCK_KEY = 0x7421A6F  # advisory lock around PostgresSaver.setup()
 
 
 def sqlite_checkpointer(path: Path | str) -> Any:
@@ -65,7 +68,14 @@ def postgres_checkpointer(
     )
     pool.open(wait=True, timeout=connect_timeout + 5)  # startup: fail clearly if Postgres is not there
     saver = PostgresSaver(pool)  # type: ignore[arg-type]
-    saver.setup()  # the checkpointer's own migrations, once at startup
+    # the checkpointer's own migrations, once at startup; serialised across processes, because two
+    # workers starting together deadlocked in setup() (seen in scripts/chaos.py). The lock is polled
+    # with pg_try_advisory_lock: a session *waiting* in pg_advisory_lock holds a snapshot, and the
+    # CREATE INDEX CONCURRENTLY inside setup() would wait for it forever.
+    with psycopg.connect(url, autocommit=True, connect_timeout=connect_timeout) as lock:
+        while not lock.execute("SELECT pg_try_advisory_lock(%s)", (SETUP_LOCK_KEY,)).fetchone()[0]:
+            time.sleep(0.1)
+        saver.setup()
     return saver
 
 

@@ -222,6 +222,16 @@ def row_view(row: dict[str, Any], private: dict[str, Any] | None = None) -> dict
     return _unmasked(view, private)
 
 
+def _unfinished(snap: Any) -> bool:
+    """A graph that stopped part-way (not paused for review, not at its end).
+
+    ``snap.tasks``, not ``snap.next``: when a process dies after a step's node writes were saved but
+    before the step's checkpoint, ``next`` lists nothing (every task has its writes) although the
+    graph has not moved on — the chaos run found tickets that looked finished half-way.
+    """
+    return bool(snap.values) and bool(getattr(snap, "tasks", ())) and not getattr(snap, "interrupts", None)
+
+
 def _busy(ticket_id: str) -> dict[str, Any]:
     return {"ticket_id": ticket_id, "status": "processing", "busy": True, "route": None,
             "reasons": ["this ticket is being processed by another worker right now"]}  # fmt: skip
@@ -361,7 +371,7 @@ class TriageService:
         except Exception as exc:  # noqa: BLE001 - checkpointer down: still triage, via the fallback
             return self._fallback(ticket, thread_id, exc, row)
         values, interrupts = snap.values, getattr(snap, "interrupts", None)
-        unfinished = bool(values) and bool(snap.next) and not interrupts
+        unfinished = _unfinished(snap)
         start = time.perf_counter()
         state_in: dict[str, Any] | None = None
         if not values and row is not None:
@@ -404,6 +414,8 @@ class TriageService:
             return self._fallback(ticket, thread_id, exc, row)
         view = self._view(result.value, result.interrupts, thread_id)
         view["latency"]["wall_ms"] = round((time.perf_counter() - start) * 1000, 2)
+        if state_in is None:
+            view["recovered"] = True  # an earlier run of this ticket died part-way; this one finished it
         if row is not None:
             view["duplicate"] = True
         return view
@@ -434,7 +446,7 @@ class TriageService:
                     return {**row_view(row, self._private(thread_id)), "duplicate": True}
                 self._restore(thread_id, row)
                 snap = self._snapshot(thread_id)
-            elif snap.next and not getattr(snap, "interrupts", None):
+            elif _unfinished(snap):
                 self._invoke(None, thread_id, {"continued": True})  # died before the review: finish it
                 snap = self._snapshot(thread_id)
             if not getattr(snap, "interrupts", None):
@@ -471,7 +483,7 @@ class TriageService:
         if snap.values:
             interrupts = getattr(snap, "interrupts", None)
             view = self._view(snap.values, interrupts, thread_id)
-            if snap.next and not interrupts:
+            if _unfinished(snap):
                 view["status"] = "processing"
             if row is not None:
                 view["audit_id"] = row.get("audit_id", view.get("audit_id"))

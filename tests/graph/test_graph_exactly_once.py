@@ -119,6 +119,59 @@ def test_crash_around_the_reviewers_action_records_it_once(
     _assert_one_consistent_decision(restarted, "chat:K2")
 
 
+def _saver_crashing_at_put(path: Path, nth: int, fired: list[int]) -> Any:
+    """A SQLite checkpointer that dies on its nth checkpoint write: the step's node writes are saved
+    (put_writes) but its checkpoint is not — a boundary a crash inside a node never reaches."""
+    saver = sqlite_checkpointer(path)
+    real_put, calls = saver.put, [0]
+
+    def put(*a: Any, **k: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == nth and not fired:
+            fired.append(nth)
+            raise Crash(f"killed before checkpoint write {nth}")
+        return real_put(*a, **k)
+
+    saver.put = put  # type: ignore[method-assign]
+    return saver
+
+
+@pytest.mark.parametrize("nth", range(1, 10))  # a suggest run writes 9 checkpoints
+def test_crash_between_a_steps_writes_and_its_checkpoint(tmp_path: Path, nth: int) -> None:
+    """The chaos run found this one: after a step's writes were saved but before its checkpoint,
+    the snapshot lists no next node, and the ticket looked finished half-way."""
+    fired: list[int] = []
+    deps = make_deps(tmp_path, classifier=FakeClassifier(probability=0.75))
+    svc = TriageService(deps, _saver_crashing_at_put(tmp_path / "ckpt.db", nth, fired))
+    ticket = TicketIn(id="W1", channel="chat", text=CLEAN)
+    with pytest.raises(Crash):
+        svc.run(ticket)
+    assert fired == [nth]
+    restarted = _service(tmp_path)
+    out = restarted.run(ticket)
+    assert out["status"] == "pending_review" and out["route"] == "suggest", out
+    _assert_one_consistent_decision(restarted, "chat:W1")
+    assert restarted.deps.audit.get_decision("chat:W1")["status"] == "pending_review"
+    assert restarted.pending("chat:W1") is not None
+
+
+@pytest.mark.parametrize("nth", [1, 2])  # a resume writes 2 checkpoints (review, apply_action)
+def test_crash_between_a_resume_steps_writes_and_its_checkpoint(tmp_path: Path, nth: int) -> None:
+    _service(tmp_path).run(TicketIn(id="W2", channel="chat", text=CLEAN))
+    fired: list[int] = []
+    deps = make_deps(tmp_path, classifier=FakeClassifier(probability=0.75))
+    svc = TriageService(deps, _saver_crashing_at_put(tmp_path / "ckpt.db", nth, fired))
+    action = {"action": "edit", "text": "Cancelled.", "by": "ana"}
+    with pytest.raises(Crash):
+        svc.resume("chat:W2", action)
+    restarted = _service(tmp_path)
+    done = restarted.resume("chat:W2", action)
+    assert done["status"] == "completed" and done["outcome"]["reply"] == "Cancelled."
+    assert len(restarted.deps.audit.list_actions("chat:W2")) == 1
+    assert restarted.deps.audit.get_decision("chat:W2")["status"] == "completed"
+    _assert_one_consistent_decision(restarted, "chat:W2")
+
+
 _CHILD = """
 import os, sys
 sys.path[:0] = [{tests!r}, {root!r}]

@@ -155,27 +155,17 @@ def bundle_test_texts(model: str | Path, limit: int, seed: int) -> tuple[list[st
     Latency and throughput depend on text length, so the default benchmark uses the texts the
     model was evaluated on rather than an arbitrary set. None when the data cannot be found.
     """
-    import pandas as pd
-
-    from src.classifier.data import DataError, clean_labelled, load_labelled, split_from_manifest
+    from src.classifier.data import DataError, load_split
 
     try:
-        manifest = json.loads((Path(model) / "split_manifest.json").read_text(encoding="utf-8"))
-        external = manifest.get("test_source")
-        sources = [external] if external else str(manifest["source"]).split(",")
-        if not sources or not all(Path(s).is_file() for s in sources):
-            return None
-        frame = pd.concat([load_labelled(s) for s in sources], ignore_index=True)
-        clean, _ = clean_labelled(frame, source=",".join(sources))
-        texts = split_from_manifest(clean, manifest, "test")["text"].tolist()
-    except (OSError, KeyError, ValueError, DataError, json.JSONDecodeError):
+        frame, description = load_split(Path(model), "test")
+    except (OSError, KeyError, ValueError, DataError):
         return None
+    texts = frame["text"].tolist()
     if not texts:
         return None
     random.Random(seed).shuffle(texts)
-    return texts[
-        :limit
-    ], f"test split of {','.join(Path(s).name for s in sources)} (random {min(limit, len(texts))})"
+    return texts[:limit], f"{description} (random {min(limit, len(texts))})"
 
 
 def load_texts(

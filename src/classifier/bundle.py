@@ -322,9 +322,10 @@ def model_fingerprint(meta: Mapping[str, Any]) -> dict[str, str]:
     thresholds no longer describe the model and are treated as uncalibrated ("stale").
     """
     files = meta.get("files") or {}
-    onnx = (meta.get("onnx") or {}).get("path")
-    weights = (ADAPTER_WEIGHTS, MODEL_WEIGHTS, OOD_FILE, CALIBRATION_FILE, onnx, ONNX_REFERENCE)
-    return {rel: files[rel] for rel in weights if rel and rel in files}
+    # The int8 graph itself is not listed: it must reproduce ONNX_REFERENCE (the torch logits) within
+    # the stated bound, so a bundle may ship without it and rebuild it without losing its calibration.
+    weights = (ADAPTER_WEIGHTS, MODEL_WEIGHTS, OOD_FILE, CALIBRATION_FILE, ONNX_REFERENCE)
+    return {rel: files[rel] for rel in weights if rel in files}
 
 
 def effective_thresholds(thresholds: dict[str, Any], meta: Mapping[str, Any]) -> dict[str, Any]:
@@ -550,6 +551,23 @@ def save_bundle(
     _finalise(root, meta, parts)
     load_bundle_meta(root)  # never hand back a bundle that would not load
     return root
+
+
+def unship_onnx(out_dir: str | Path) -> str:
+    """Drop the int8 graph from a bundle (to keep a committed bundle small): it is rebuilt from the
+    torch model at first load and must match ``onnx_reference.json`` before it serves. Returns the
+    new bundle version."""
+    root = Path(out_dir)
+    meta = load_bundle_meta(root)
+    onnx = meta.get("onnx")
+    if not onnx or not onnx.get("shipped", True):
+        return meta["bundle_version"]
+    if ONNX_REFERENCE not in meta["files"]:
+        raise BundleError("cannot drop the ONNX graph: no onnx_reference.json to check a rebuilt one against")
+    meta["files"].pop(onnx["path"], None)
+    (root / onnx["path"]).unlink(missing_ok=True)
+    meta["onnx"] = {**onnx, "shipped": False}
+    return _finalise(root, meta, meta["files"].keys())
 
 
 def update_bundle(

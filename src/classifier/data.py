@@ -462,3 +462,25 @@ def split_from_manifest(df: pd.DataFrame, manifest: dict, part: str) -> pd.DataF
 
 def write_manifest(manifest: dict, path: Path) -> None:
     path.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")
+
+
+def load_split(bundle_dir: Path, part: str) -> tuple[pd.DataFrame, str]:
+    """Rows of one frozen split of a bundle, re-read from the data named in its manifest.
+
+    The test split of a bundle trained with ``--test FILE`` comes from that file. Raises DataError
+    when the data is not on this machine or changed since the manifest was written.
+    """
+    path = Path(bundle_dir) / "split_manifest.json"
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise DataError(f"cannot read the split manifest {path}: {exc}") from None
+    external = manifest.get("test_source") if part == "test" else None
+    sources = [external] if external else str(manifest["source"]).split(",")
+    missing = [s for s in sources if not Path(s).is_file()]
+    if missing:
+        raise DataError(f"the {part} split's data is not on this machine: {missing}")
+    raw = pd.concat([load_labelled(s) for s in sources], ignore_index=True)
+    clean, _ = clean_labelled(raw, source=",".join(sources))
+    description = f"{part} split of `{','.join(sources)}` (frozen manifest)"
+    return split_from_manifest(clean, manifest, part), description

@@ -256,11 +256,16 @@ def ensure_onnx(root: Path, meta: dict[str, Any], labels: list[str]) -> Path:
 
     sample = json.loads((root / ONNX_REFERENCE).read_text(encoding="utf-8"))
     tokenizer = AutoTokenizer.from_pretrained(str(root))
-    path = onnx_cache_path(meta)
-    if not path.is_file():
-        rebuild(load_torch_model(root, meta, labels), tokenizer, list(onnx["inputs"]), path,
-                mode=onnx.get("quantization_mode", "per_tensor"))
-    verify_against_reference(path, tokenizer, list(onnx["inputs"]), sample)
+    path, names = onnx_cache_path(meta), list(onnx["inputs"])
+    if path.is_file():
+        try:
+            verify_against_reference(path, tokenizer, names, sample)
+            return path
+        except Exception:  # noqa: BLE001 - a damaged cached graph is rebuilt, never served
+            path.unlink(missing_ok=True)
+    rebuild(load_torch_model(root, meta, labels), tokenizer, names, path,
+            mode=onnx.get("quantization_mode", "per_tensor"))
+    verify_against_reference(path, tokenizer, names, sample)  # BundleError if it does not match
     return path
 
 

@@ -313,15 +313,7 @@ def markdown_report(result: dict[str, Any], bundle: str, version: str, *, writte
 # ------------------------------------------------------------------------------------ data + bundle
 def held_out(model: Path, data: str | None, part: str) -> tuple[list[str], list[str], str]:
     """(texts, labels, description) of the calibration data; rows overlapping training are removed."""
-    import pandas as pd
-
-    from src.classifier.data import (
-        DataError,
-        clean_labelled,
-        load_labelled,
-        overlapping_rows,
-        split_from_manifest,
-    )
+    from src.classifier.data import DataError, clean_labelled, load_labelled, load_split, overlapping_rows
 
     if part in REFUSED_SPLITS:
         raise ValueError(f"--split {part} refused: {REFUSED_SPLITS[part]}")
@@ -341,11 +333,7 @@ def held_out(model: Path, data: str | None, part: str) -> tuple[list[str], list[
     if not manifest.get(part):
         raise DataError(f"the split manifest has no {part!r} rows (bundle trained before the calibration "
                         "split existed?): retrain, or pass --data FILE with held-out labelled tickets")
-    sources = str(manifest["source"]).split(",")
-    raw = pd.concat([load_labelled(s) for s in sources], ignore_index=True)
-    df, _ = clean_labelled(raw, source=manifest["source"])
-    df = split_from_manifest(df, manifest, part)
-    description = f"{part} split of `{manifest['source']}` (frozen manifest)"
+    df, description = load_split(model, part)
     return df["text"].tolist(), df["label"].tolist(), description
 
 

@@ -211,6 +211,50 @@ def test_distilbert_head_name_is_found_not_pre_classifier(tmp_path: Path) -> Non
     assert B.head_size_from_adapter(path) == 5
 
 
+def test_bundle_without_its_int8_graph_rebuilds_and_verifies_it(bundle_copy: Path, tmp_path: Path,
+                                                                 monkeypatch) -> None:
+    from src.classifier import inference
+
+    thresholds_before = B.read_parts(bundle_copy)["thresholds"]
+    version = B.unship_onnx(bundle_copy)
+    meta = B.load_bundle_meta(bundle_copy)
+    assert not (bundle_copy / B.ONNX_FILE).exists() and B.ONNX_FILE not in meta["files"]
+    assert meta["onnx"]["shipped"] is False and meta["bundle_version"] == version
+    assert B.read_parts(bundle_copy)["thresholds"]["source"] == thresholds_before["source"]
+    cache = tmp_path / "cache" / "rebuilt.onnx"
+    monkeypatch.setattr(inference, "onnx_cache_path", lambda _meta: cache)
+    onnx = inference.IntentClassifier.load(bundle_copy, backend="onnx", threads=1)
+    torch_clf = inference.IntentClassifier.load(bundle_copy, backend="torch", threads=1)
+    assert cache.is_file() and onnx.backend.name == "onnx"
+    texts = ["i want my money back", "where is my package", "reset my password"]
+    assert (onnx.predict_proba(texts).argmax(1) == torch_clf.predict_proba(texts).argmax(1)).all()
+    # a damaged cached graph fails the reference check and is rebuilt, never served
+    inference.clear_cache()
+    cache.write_bytes(b"garbage")
+    again = inference.IntentClassifier.load(bundle_copy, backend="onnx", threads=1)
+    assert cache.read_bytes() != b"garbage"
+    assert (again.predict_proba(texts).argmax(1) == torch_clf.predict_proba(texts).argmax(1)).all()
+
+
+def test_base_weights_are_pinned_and_checked(serving_bundle: Path, tmp_path: Path) -> None:
+    meta = B.load_bundle_meta(serving_bundle)
+    pinned = meta["base_model"]["weights_sha256"]
+    assert pinned and all(len(v) == 64 for v in pinned.values())
+    B.check_base_weights(meta, meta["base_model"]["source"])  # the real base passes
+    fake = tmp_path / "other_base"
+    fake.mkdir()
+    (fake / "model.safetensors").write_bytes(b"other weights")
+    with pytest.raises(BundleError, match="do not match"):
+        B.check_base_weights(meta, str(fake))
+
+
+def test_onnx_agreement_is_recorded_at_save_time(serving_bundle: Path) -> None:
+    agreement = B.load_bundle_meta(serving_bundle)["onnx"]["agreement"]
+    assert set(agreement) >= {"per_tensor", "per_channel", "chosen", "bound"}
+    chosen = agreement[agreement["chosen"]]
+    assert chosen["n"] == 6 and chosen["argmax_agreement"] >= 0.99 and chosen["max_prob_diff"] < 0.1
+
+
 # ----------------------------------------------------------------------------- pure validation
 
 

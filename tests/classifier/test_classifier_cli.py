@@ -281,3 +281,21 @@ def test_push_uploads_planned_files_with_token(
     assert rc == 0 and calls["token"] == "hf_test" and calls["repo"][1]["private"] is True
     assert "README.md" in calls["paths"] and "adapter_model.safetensors" in calls["paths"]
     assert (bundle / "MODEL_CARD.md").is_file()  # rendered on the way
+
+
+def test_report_regenerates_every_classifier_report_for_the_bundle(tiny_bundle: Path, tmp_path: Path) -> None:
+    from src.classifier.report import main as report_main
+
+    out = tmp_path / "reports"
+    assert report_main(["--model", str(tiny_bundle), "--out", str(out), "--no-bench", "--no-progress"]) == 0
+    version = json.loads((tiny_bundle / "bundle.json").read_text())["bundle_version"]
+    ev = json.loads((out / "eval.json").read_text())
+    cal = json.loads((out / "calibration_thresholds.json").read_text())
+    assert ev["context"]["bundle_version"] == cal["bundle_version"] == version
+    assert ev["n_test"] == 32 and ev["context"]["backend"] == "onnx"
+    # re-computed on the calibration split without touching the bundle: same thresholds as recorded
+    recorded = json.loads((tiny_bundle / "thresholds.json").read_text())
+    assert cal["global_threshold"] == recorded["calibration"]["global_threshold"]
+    assert json.loads((tiny_bundle / "bundle.json").read_text())["bundle_version"] == version
+    index = (out / "README.md").read_text()
+    assert version in index and "commit:" in index and (out / "MODEL_CARD.md").is_file()

@@ -241,3 +241,11 @@ def test_split_from_manifest_round_trip_and_detects_changed_data() -> None:
         split_from_manifest(changed, manifest, "test")
     with pytest.raises(ValueError, match="part must be"):
         split_from_manifest(clean, manifest, "dev")
+
+
+def test_unknown_test_labels_are_an_error_unless_declared_out_of_scope() -> None:
+    from src.classifier.data import check_test_labels
+
+    check_test_labels(["refund", "oos", "OOS"], ["refund", "track_order"], ["oos"])
+    with pytest.raises(DataError, match=r"'track_ordr' \(did you mean 'track_order'\?\)"):
+        check_test_labels(["refund", "track_ordr"], ["refund", "track_order"], ["oos"])

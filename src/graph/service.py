@@ -232,6 +232,15 @@ def _unfinished(snap: Any) -> bool:
     return bool(snap.values) and bool(getattr(snap, "tasks", ())) and not getattr(snap, "interrupts", None)
 
 
+def _decided_elsewhere(row: dict[str, Any] | None, values: dict[str, Any]) -> bool:
+    """The audit row was not written by this graph run (the direct fallback wrote it: other trace id).
+
+    Continuing the graph then would end in a decision the row does not say; the graph is set to the
+    row's decision instead. A row written by this run's own ``audit`` step carries its trace id.
+    """
+    return row is not None and row.get("trace_id") != values.get("trace_id")
+
+
 def _busy(ticket_id: str) -> dict[str, Any]:
     return {"ticket_id": ticket_id, "status": "processing", "busy": True, "route": None,
             "reasons": ["this ticket is being processed by another worker right now"]}  # fmt: skip
@@ -384,6 +393,15 @@ class TriageService:
                 self._view(result.value, result.interrupts, thread_id))
             view["duplicate"] = True
             return view
+        if unfinished and _decided_elsewhere(row, values):
+            # the direct fallback audited this ticket while its graph was half-run: end where the row says
+            try:
+                result = self._restore(thread_id, row)  # type: ignore[arg-type]
+            except Exception as exc:  # noqa: BLE001
+                return self._fallback(ticket, thread_id, exc, row)
+            view = self._view(result.value, result.interrupts, thread_id)
+            view["duplicate"] = True
+            return view
         if values and not unfinished:
             if row is None:
                 self._ensure_audited(values)  # the earlier write was lost: the marker must exist
@@ -446,8 +464,12 @@ class TriageService:
                     return {**row_view(row, self._private(thread_id)), "duplicate": True}
                 self._restore(thread_id, row)
                 snap = self._snapshot(thread_id)
-            elif _unfinished(snap):
-                self._invoke(None, thread_id, {"continued": True})  # died before the review: finish it
+            elif _unfinished(snap):  # died before the review: finish it (as the audit row says, if any)
+                row = self._row(thread_id)
+                if _decided_elsewhere(row, snap.values):
+                    self._restore(thread_id, row)  # type: ignore[arg-type]
+                else:
+                    self._invoke(None, thread_id, {"continued": True})
                 snap = self._snapshot(thread_id)
             if not getattr(snap, "interrupts", None):
                 view = self._view(snap.values, None, thread_id)

@@ -264,6 +264,31 @@ def test_checkpointer_down_decision_gets_its_review_item_when_it_is_back(tmp_pat
     assert len(back.deps.audit.list_actions("chat:F2")) == 1
 
 
+def test_direct_fallback_decision_wins_over_a_half_run_graph(tmp_path: Path) -> None:
+    """A worker died mid-graph; the next attempt found the checkpoint database down and audited an
+    escalation directly. When it is back, the half-run graph must not finish with its own route."""
+    clf = FakeClassifier(probability=0.97, fail=Crash("killed in classify"))
+    ticket = TicketIn(id="F3", channel="chat", text=CLEAN)
+    with pytest.raises(Crash):
+        _service(tmp_path, classifier=clf).run(ticket)
+    down = _service(tmp_path, classifier=FakeClassifier(probability=0.97))
+
+    class Down:
+        def __getattr__(self, name: str) -> Any:
+            def fail(*a: Any, **k: Any) -> Any:
+                raise ConnectionError("checkpoint database is down")
+
+            return fail
+
+    down.graph = Down()
+    assert down.run(ticket)["route"] == "escalate"
+    back = _service(tmp_path, classifier=FakeClassifier(probability=0.97))  # would auto-resolve
+    out = back.run(ticket)
+    assert out["route"] == "escalate" and out["status"] == "pending_review", out
+    _assert_one_consistent_decision(back, "chat:F3")
+    assert back.resume("chat:F3", {"action": "accept"})["status"] == "completed"
+
+
 # --- item 15: one execution per ticket at a time -----------------------------------------------
 
 

@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     # phone, help-centre URLs (a URL also covers the pages under it). JSON list in the env var.
     draft_allowed_values: list[str] = Field(default_factory=list)
     draft_min_agreement: float = 0.25  # a cited resolution must share this much of the reply's terms
+    # fast path (#12, docs/llm.md): cheap analysis heads before the LLM, template drafts before LLM drafts
+    analysis_heads_path: Path | None = PROJECT_ROOT / "bundles" / "analysis-heads" / "heads.json"  # None: off
+    template_drafts: bool = True  # a close same-intent resolution (placeholders filled) is the draft
+    template_min_similarity: float = 0.70  # how similar that resolved ticket must be
+    draft_placeholder_values: dict[str, str] = Field(default_factory=dict)  # {"Website Name": "..."}
+    draft_suggest: Literal["after_decision", "off"] = "after_decision"  # suggest's LLM draft, after audit
 
     # --- graph / routing -----------------------------------------------------------------
     auto_threshold: float = 0.85

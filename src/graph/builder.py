@@ -3,8 +3,13 @@
     preprocess ─(unreadable)──────────────────────────────┐
         └─ classify ─┬─ analyze ─┐                        │
                      └─ retrieve ┴─ draft ─ score ◄───────┘
-                                             └─ route ─ audit ─ review ─(human action)─ apply_action
-                                                                  ▲─────────(escalate)────────┘
+                            └─ route ─ audit ─ suggest_draft ─ review ─(human action)─ apply_action
+                                                                 ▲─────────(escalate)────────┘
+
+``analyze`` asks the LLM only where the cheap heads are unsure or a rule fired; ``draft`` scores
+first (a draft can only lower a route): no draft for an escalation, a close same-intent resolution
+as the draft, an LLM draft before the decision only when the ticket could auto-resolve, and a
+suggest's LLM draft in ``suggest_draft``, after its decision is audited.
 
 ``audit`` runs before ``review`` so a ticket that waits for a human already has its Decision row
 (invariant: every accepted ticket ends in exactly one Decision, whether or not anyone reviews it).
@@ -32,6 +37,7 @@ NODE_FUNCS: dict[str, NodeFn] = {
     "score": nodes.score_node,
     "route": nodes.route_node,
     "audit": nodes.audit_node,
+    "suggest_draft": nodes.suggest_draft_node,
     "review": nodes.review_node,
     "apply_action": nodes.apply_action_node,
 }
@@ -58,7 +64,8 @@ def build_graph(deps: Deps, checkpointer: Any | None = None) -> Any:
     g.add_edge("draft", "score")
     g.add_edge("score", "route")
     g.add_edge("route", "audit")
-    g.add_edge("audit", "review")
+    g.add_edge("audit", "suggest_draft")
+    g.add_edge("suggest_draft", "review")
     g.add_conditional_edges("review", nodes.route_after_review, {"apply_action": "apply_action", END: END})
     g.add_conditional_edges("apply_action", nodes.route_after_action, {"review": "review", END: END})
     return g.compile(checkpointer=checkpointer, name="triage")

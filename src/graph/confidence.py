@@ -109,6 +109,8 @@ class ConfidenceInputs(BaseModel):
     priority: str | None = None
     escalation_risk: bool | None = None
     analysis_reliable: bool | None = None
+    # the cheap analysis heads were unsure (src/llm/cascade.py): the LLM may add caution, never clear it
+    analysis_uncertain: bool = False
     escalation_signals: list[str] = Field(default_factory=list)  # rule-based signal names
     sensitive_flags: list[str] = Field(default_factory=list)  # names of SensitiveFlags set to True
 
@@ -265,6 +267,8 @@ def _caps(inp: ConfidenceInputs, auto_threshold: float | None, th: Thresholds) -
         caps.append(("suggest", "rule-based escalation signals: never auto-resolve"))
     if inp.analysis_reliable is False:
         caps.append(("suggest", "analysis output was not reliable: a human reviews"))
+    if inp.analysis_uncertain:
+        caps.append(("suggest", "analysis heads unsure whether the ticket is routine: a human reviews"))
     if inp.draft_reliable is False:
         caps.append(("suggest", "draft was not reliable: a human reviews"))
     if inp.language_supported is False:

@@ -44,6 +44,8 @@ class KnowledgeBaseLike(Protocol):
 
 Analyzer = Callable[[str, Any], Analysis]  # (ticket_text, provider) -> Analysis
 Drafter = Callable[[str, Analysis, list[Hit], Any], Draft]  # (text, analysis, hits, provider) -> Draft
+# (text, intent, hits) -> a vetted resolution as the draft, or None (then the LLM drafts)
+TemplateDrafter = Callable[[str, str | None, list[Hit]], Draft | None]
 Preprocessor = Callable[[str], Preprocessed]
 SignalDetector = Callable[[str], list[Signal]]
 InjectionDetector = Callable[[str], list[str]]  # names of injection patterns found (empty = none)
@@ -73,11 +75,47 @@ def _default_injection(text: str) -> list[str]:
     return looks_like_injection(text)
 
 
-def prompt_versions() -> dict[str, str]:
-    """Versions of the analyze/draft prompts (recorded in every Decision)."""
+def prompt_versions(heads: Any | None = None, template: bool = False) -> dict[str, str]:
+    """Versions of the prompts, the analysis heads and the template drafter (recorded in every Decision)."""
     from src.llm.prompts import ANALYZE_PROMPT_VERSION, DRAFT_PROMPT_VERSION
+    from src.llm.template_draft import TEMPLATE_VERSION
 
-    return {"analyze": ANALYZE_PROMPT_VERSION, "draft": DRAFT_PROMPT_VERSION}
+    out = {"analyze": ANALYZE_PROMPT_VERSION, "draft": DRAFT_PROMPT_VERSION}
+    if heads is not None:
+        out["heads"] = heads.version
+    if template:
+        out["template"] = TEMPLATE_VERSION
+    return out
+
+
+def load_heads(settings: Settings, notes: list[str]) -> Any | None:
+    """The analysis heads (src/llm/cascade.py) if configured and made for this embedding model."""
+    if settings.analysis_heads_path is None or str(settings.analysis_heads_path) in ("", "."):
+        return None
+    from src.llm.cascade import AnalysisHeads, HeadsError
+    from src.retrieval.embedder import canonical_model_id
+
+    try:
+        return AnalysisHeads.load(settings.analysis_heads_path, canonical_model_id(settings.embedding_model))
+    except HeadsError as exc:
+        notes.append(f"analysis heads off, every ticket's analysis asks the LLM: {exc}")
+        return None
+
+
+def template_drafter(settings: Settings) -> TemplateDrafter | None:
+    """Template drafts with the configured similarity, constants and draft checks (None when off)."""
+    if not settings.template_drafts:
+        return None
+    from src.llm.template_draft import template_draft
+
+    def drafter(text: str, intent: str | None, hits: list[Hit]) -> Draft | None:
+        return template_draft(
+            text, intent, hits, min_similarity=settings.template_min_similarity,
+            constants=settings.draft_placeholder_values, allowed_values=settings.draft_allowed_values,
+            min_agreement=settings.draft_min_agreement,
+        )  # fmt: skip
+
+    return drafter
 
 
 @dataclass
@@ -93,6 +131,8 @@ class Deps:
     signals: SignalDetector = _default_signals
     injection: InjectionDetector = _default_injection
     preprocess: Preprocessor | None = None
+    heads: Any | None = None  # src.llm.cascade.AnalysisHeads: the LLM only where they are unsure
+    template: TemplateDrafter | None = None  # close resolution as the draft before any LLM draft
     prompt_versions: dict[str, str] = field(default_factory=dict)
     startup_notes: list[str] = field(default_factory=list)
 
@@ -179,6 +219,8 @@ class Deps:
         except Exception as exc:  # noqa: BLE001 - LLM down: analyze/draft fail closed per ticket
             provider = None
             notes.append(f"LLM provider unavailable: {exc}")
+        heads = load_heads(settings, notes)
+        template = template_drafter(settings)
         from src.audit.store import open_audit_store
 
         try:
@@ -192,6 +234,8 @@ class Deps:
             provider=provider,
             audit=audit,
             routing=routing,
-            prompt_versions=prompt_versions(),
+            prompt_versions=prompt_versions(heads, template is not None),
             startup_notes=notes,
+            heads=heads,
+            template=template,
         )

@@ -139,11 +139,34 @@ def classify_node(state: dict[str, Any], deps: Deps) -> Update:
     return guarded("classify", deps, body)
 
 
+def _heads_reading(deps: Deps, text: str) -> Any | None:
+    """What the analysis heads read in the ticket's embedding; None (-> ask the LLM) if they can't."""
+    embed = getattr(deps.knowledge_base, "embed_query", None)
+    if deps.heads is None or embed is None:
+        return None
+    try:
+        return deps.heads.read(embed(text))
+    except Exception:  # noqa: BLE001 - no embedding (retrieval down) just means the LLM reads it
+        return None
+
+
 def analyze_node(state: dict[str, Any], deps: Deps) -> Update:
+    """Cheap heads first; the LLM only where they are unsure or a rule fired (src/llm/cascade.py)."""
+    from src.llm.cascade import cascade_analyze
+    from src.text.types import Signal
+
     def body() -> Update:
-        if deps.provider is None:
-            raise RuntimeError("no LLM provider configured/available")
-        analysis = deps.analyze(_pre(state).masked_text, deps.provider)
+        text = _pre(state).masked_text
+
+        def llm() -> Analysis:
+            if deps.provider is None:
+                raise RuntimeError("no LLM provider configured/available")
+            return deps.analyze(text, deps.provider)
+
+        signals = [Signal.model_validate(s) for s in state.get("signals") or []]
+        reading = _heads_reading(deps, text)
+        version = getattr(deps.heads, "version", "")
+        analysis = cascade_analyze(text, reading, version, signals, state.get("injection") or [], llm)
         update: Update = {"analysis": analysis.model_dump(mode="json"), "usage": _usage(analysis, "analyze")}
         if not analysis.reliable:
             why = analysis.reason or "analysis did not validate"
@@ -181,21 +204,57 @@ def retrieve_node(state: dict[str, Any], deps: Deps) -> Update:
     return guarded("retrieve", deps, body)
 
 
+def _llm_draft(state: dict[str, Any], deps: Deps) -> Update:
+    analysis = Analysis.model_validate(state["analysis"])
+    hits = [Hit.model_validate(h) for h in state.get("hits") or []]
+    result = deps.draft(_pre(state).masked_text, analysis, hits, deps.provider)
+    # masked, like everything in the state: the service unmasks it for display (TriageService.get)
+    return {"draft": result.model_dump(mode="json"), "usage": _usage(result, "draft")}
+
+
 def draft_node(state: dict[str, Any], deps: Deps) -> Update:
+    """Route before drafting: a draft can only lower the route, so score without it first.
+
+    escalate -> no draft; a close same-intent resolution -> it is the draft (no LLM); otherwise an
+    LLM draft now only if the ticket could auto-resolve, and for a suggest after the decision
+    (``suggest_draft``, ``Settings.draft_suggest``).
+    """
     failures = state.get("failures") or []
     if any(f.startswith(("analyze:", "classify:")) for f in failures) or not state.get("analysis"):
         # The LLM just failed (or we do not know what the ticket is): don't spend another call.
         return {"draft": None, "latency_ms": {"draft": 0.0}}
 
     def body() -> Update:
-        analysis = Analysis.model_validate(state["analysis"])
-        hits = [Hit.model_validate(h) for h in state.get("hits") or []]
-        pre = _pre(state)
-        result = deps.draft(pre.masked_text, analysis, hits, deps.provider)
-        # masked, like everything in the state: the service unmasks it for display (TriageService.get)
-        return {"draft": result.model_dump(mode="json"), "usage": _usage(result, "draft")}
+        inputs = confidence_inputs(state, deps).model_copy(update={"draft_reliable": None})
+        before = score(inputs, deps.thresholds()).route
+        if before == "escalate":
+            return {"draft": None}
+        if deps.template is not None:
+            hits = [Hit.model_validate(h) for h in state.get("hits") or []]
+            label = (state.get("prediction") or {}).get("label")
+            template = deps.template(_pre(state).masked_text, label, hits)
+            if template is not None:
+                return {"draft": template.model_dump(mode="json")}
+        if before == "auto_resolve":
+            return _llm_draft(state, deps)
+        if deps.settings.draft_suggest == "off":
+            return {"draft": None}
+        later = Draft(text="", reliable=False, source="deferred", flags=["deferred: after the decision"])
+        return {"draft": later.model_dump(mode="json")}
 
     return guarded("draft", deps, body)
+
+
+def suggest_draft_node(state: dict[str, Any], deps: Deps) -> Update:
+    """A suggest's LLM draft, written after its decision is audited (off the decision's critical path).
+
+    Only for a draft ``draft_node`` deferred, and only while the route is still suggest. A failure
+    here is recorded but changes nothing: the decision is already made and a human will see it.
+    """
+    deferred = (state.get("draft") or {}).get("source") == "deferred"
+    if not deferred or (state.get("score") or {}).get("route") != "suggest":
+        return {}
+    return guarded("suggest_draft", deps, lambda: _llm_draft(state, deps))
 
 
 def confidence_inputs(state: dict[str, Any], deps: Deps) -> ConfidenceInputs:
@@ -232,6 +291,7 @@ def confidence_inputs(state: dict[str, Any], deps: Deps) -> ConfidenceInputs:
         priority=analysis.get("priority"),
         escalation_risk=analysis.get("escalation_risk"),
         analysis_reliable=analysis.get("reliable") if analysis else None,
+        analysis_uncertain=bool(analysis.get("uncertain")),
         escalation_signals=sorted(signal_names),
         sensitive_flags=sorted(sensitive),
         language=lang,

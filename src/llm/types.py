@@ -51,6 +51,10 @@ class Analysis(BaseModel):
     usage: Usage | None = None
     prompt_version: str = ""
     rule_adjustments: list[str] = Field(default_factory=list)  # what the rules raised over the LLM
+    # who read the ticket: "llm", "heads" (cheap heads, sure it is routine: no LLM call) or
+    # "heads+llm" (heads unsure or rules fired); ``uncertain`` = the heads were unsure (cap: suggest)
+    source: str = "llm"
+    uncertain: bool = False
 
 
 class Draft(BaseModel):
@@ -62,6 +66,9 @@ class Draft(BaseModel):
     usage: Usage | None = None
     prompt_version: str = ""
     flags: list[str] = Field(default_factory=list)  # why it is unreliable: invented_number, ...
+    # "llm", "template" (a vetted resolution, placeholders filled: no LLM call) or "deferred"
+    # (a suggest's LLM draft, written after the decision)
+    source: str = "llm"
 
 
 class LLMError(RuntimeError):

@@ -97,6 +97,7 @@ def test_no_evidence_penalises_but_missing_retrieval_is_neutral() -> None:
         ({"intent": None}, "escalate"),
         ({"analysis_reliable": False}, "suggest"),
         ({"draft_reliable": False}, "suggest"),
+        ({"analysis_uncertain": True}, "suggest"),
         ({"language": "de", "language_supported": False}, "suggest"),
     ],
 )

@@ -128,8 +128,27 @@ def test_combine_floors_and_records_adjustments() -> None:
 def test_schema_is_strict_and_bounded() -> None:
     schema = analysis_schema()
     assert schema["additionalProperties"] is False
-    assert set(schema["required"]) == set(LLMAnalysisOutput.model_fields)
-    assert schema["properties"]["summary"]["maxLength"] <= 100
+    assert set(schema["required"]) == set(LLMAnalysisOutput.model_fields) - {"language"}
+    assert list(schema["properties"])[0] == "reason"  # the evidence before the verdict
+    assert schema["properties"]["reason"]["maxLength"] <= 60
+    assert schema["properties"]["flags"]["items"]["enum"] == ["legal", "safety", "security", "churn"]
+
+
+def test_compact_v3_answer_maps_to_the_analysis() -> None:
+    """analyze-v3's short answer: risk + a flag list; language from the detector, not the model."""
+    short = {"reason": "call my lawyer", "sentiment": "angry", "priority": "P1", "risk": True,
+             "flags": ["Legal", "churn"]}
+    a = analyze("I asked three times, refund me or I call my lawyer", FakeProvider(json_responses=[short]))
+    assert a.reliable and a.escalation_risk and a.language == "en"
+    assert a.sensitive.legal_threat and a.sensitive.churn and not a.sensitive.health_safety
+    bad = FakeProvider(json_responses=[dict(short, flags=["refund"]), dict(short, flags=["refund"])])
+    assert not analyze("refund me", bad).reliable  # unknown flag: invalid, not silently dropped
+
+
+def test_system_prompt_is_short() -> None:
+    from src.llm.prompts import ANALYZE_SYSTEM
+
+    assert len(ANALYZE_SYSTEM) < 1400  # v2 was ~2,600 characters (~550 tokens)
 
 
 @pytest.mark.parametrize(

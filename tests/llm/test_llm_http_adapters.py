@@ -135,15 +135,14 @@ def test_get_provider_masks_pii_before_anthropic(scripted_server: ScriptedServer
     settings = Settings(anthropic_api_key="k", anthropic_base_url=scripted_server.url, llm_max_retries=0)
     provider = get_provider(settings)
     assert isinstance(provider, MaskingProvider) and provider.name == "anthropic"
-    reply = dict(ANALYSIS, summary="Customer jane@example.com wants order help.")
-    reply["summary"] = "Customer [EMAIL_1] wants order help."
+    reply = dict(ANALYSIS, reason="Customer [EMAIL_1] mentions a lawyer.")  # the answer's text field
     scripted_server.replies = [Reply(body=anthropic_tool_reply(reply))]
     ticket = "I'm jane@example.com, card 4111 1111 1111 1111. My lawyer will call you about my late order."
     result = analyze(ticket, provider)
     sent = str(scripted_server.requests[0]["body"])
     assert "jane@example.com" not in sent and "4111" not in sent
     assert "[EMAIL_1]" in sent and "[CARD_1]" in sent
-    assert result.summary == "Customer jane@example.com wants order help."
+    assert result.reason.startswith("Customer jane@example.com mentions a lawyer.")
     assert result.reliable and result.sensitive.legal_threat
     clear_provider_cache()
 

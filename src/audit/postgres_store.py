@@ -13,11 +13,22 @@ from src.audit.sql_store import SqlAuditStore
 
 class PostgresAuditStore(SqlAuditStore):
     def __init__(
-        self, url: str, *, schema: str = "public", connect_timeout: int = 3, pool_size: int = 10
+        self,
+        url: str,
+        *,
+        schema: str = "public",
+        connect_timeout: int = 3,
+        pool_size: int = 10,
+        pool_timeout: float | None = None,
     ) -> None:
-        super().__init__(
-            PostgresDatabase(url, schema=schema, connect_timeout=connect_timeout, pool_size=pool_size)
+        db = PostgresDatabase(
+            url,
+            schema=schema,
+            connect_timeout=connect_timeout,
+            pool_size=pool_size,
+            pool_timeout=pool_timeout,
         )
+        super().__init__(db)
         self.schema = schema
 
     def drop_schema(self) -> None:

@@ -88,7 +88,7 @@ def test_postgres_migrations_recorded(pg_store: PostgresAuditStore) -> None:
 def test_outbox_keeps_decisions_while_postgres_down_then_flushes(postgres_url: str, tmp_path: Path) -> None:
     schema = f"audit_test_{uuid.uuid4().hex[:10]}"
     dead_url = f"postgresql://postgres@127.0.0.1:{_dead_port()}/test"
-    inner = PostgresAuditStore(dead_url, schema=schema, connect_timeout=1)
+    inner = PostgresAuditStore(dead_url, schema=schema, connect_timeout=1, pool_timeout=0.5)
     store = OutboxAuditStore(inner, tmp_path / "outbox")
     try:
         audit_id = store.record_decision(_decision("t-down"))

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from src.audit.store import open_audit_store
+from src.classifier.types import Prediction
 from src.config import Settings
 from src.graph.checkpoint import make_checkpointer
 from src.graph.service import TriageService
 from src.llm.providers.fake import FakeProvider
 from src.llm.types import Draft
-from tests.graph.fakes_graph import FakeClassifier, make_deps, neutral_analysis
+from tests.graph.fakes_graph import LABELS, FakeClassifier, keyword_label, make_deps, neutral_analysis
 
 PROBABILITY: dict[str, float] = {}
 DEFAULT_PROBABILITY = 0.75
@@ -29,12 +32,20 @@ DRAFTS = {
 
 
 class WordClassifier(FakeClassifier):
-    def predict(self, texts: list[str], batch_size: int = 64) -> list[Any]:
+    """The keyword classifier, with its probability by word and uneven alternatives (a real top 3)."""
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[Prediction]:
         out = []
         for text in texts:
             low = text.lower()
-            self.probability = next((p for w, p in PROBABILITY.items() if w in low), DEFAULT_PROBABILITY)
-            out += super().predict([text], batch_size)
+            p = next((q for w, q in PROBABILITY.items() if w in low), DEFAULT_PROBABILITY)
+            label = keyword_label(low)
+            others = [lab for lab in LABELS if lab != label]
+            probs = {label: p, **{lab: (1 - p) * w for lab, w in zip(others, (0.6, 0.25, 0.15), strict=True)}}
+            top = sorted(probs.items(), key=lambda kv: -kv[1])
+            entropy = float(-sum(v * np.log(v) for v in probs.values() if v > 0) / np.log(len(LABELS)))
+            out.append(Prediction(label=label, confidence=p, probs=probs, top3=top[:3], margin=p - top[1][1],
+                                  entropy=entropy))  # fmt: skip
         return out
 
 

@@ -248,6 +248,14 @@ def test_agent_works_the_queues_in_the_browser(service: Service, browser: Any, a
     _column_of(page, "chat:b-new", "new")
     assert _no_overflow(page) == {"page": False, "panel": False, "message": False, "cards": []}
 
+    # keyboard: j selects the first card, l moves to the next column, Enter opens the selection
+    page.keyboard.press("j")
+    page.keyboard.press("l")
+    selected = page.get_attribute("#columns .card.selected", "data-ticket")
+    assert selected in ("chat:b-edit", "email:b-reassign", "chat:b-accept", "email:b-long"), selected
+    page.keyboard.press("Enter")
+    page.wait_for_selector(f'#detail .panel[data-ticket="{selected}"]')
+
     # open a suggested ticket: the reviewer sees the customer's own text (PII unmasked) and the draft
     _open(page, "chat:b-edit")
     panel = page.text_content("#detail")
@@ -257,6 +265,9 @@ def test_agent_works_the_queues_in_the_browser(service: Service, browser: Any, a
     assert "Similar resolved tickets used" in panel and "kb-0" in panel
     assert "SLA due" in panel
     page.screenshot(path=str(artifacts / "board.png"), caret="initial")
+    page.set_viewport_size({"width": 1440, "height": 1080})  # taller, for docs/board.png
+    page.screenshot(path=str(artifacts / "board-docs.png"), caret="initial")
+    page.set_viewport_size(VIEWPORT)
 
     # edit the draft and send it: the card moves to resolved, the audit row records the edit and who
     edited = "Hello Ana, order 4411 is cancelled; we emailed ana.lopez@example.com a confirmation."
@@ -335,4 +346,4 @@ def test_agent_works_the_queues_in_the_browser(service: Service, browser: Any, a
     assert not errors, errors
     context.close()
     if os.environ.get("TRIAGE_BOARD_DOCS_SCREENSHOT"):
-        shutil.copy(artifacts / "board.png", os.environ["TRIAGE_BOARD_DOCS_SCREENSHOT"])
+        shutil.copy(artifacts / "board-docs.png", os.environ["TRIAGE_BOARD_DOCS_SCREENSHOT"])

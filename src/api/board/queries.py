@@ -30,18 +30,22 @@ def _json_text(db: Database, key: str) -> str:
     return f"record->>'{key}'" if db.dialect == "postgres" else f"json_extract(record, '$.{key}')"
 
 
-def _decisions(db: Database, where: str, order: str, limit: int, params: tuple[Any, ...] = ()) -> list[dict]:
-    rows = db.fetchall(
-        f"SELECT {', '.join(_DECISION_COLS)} FROM decisions WHERE {where} ORDER BY {order}"
-        f" LIMIT {int(limit)}",
-        params,
-    )
+def _select(
+    db: Database, cols: tuple[str, ...], rest: str, params: tuple[Any, ...] = (), json_col: str | None = None
+) -> list[dict[str, Any]]:
+    """``SELECT cols <rest>`` as dicts, ``json_col`` parsed (``rest`` is built from constants only)."""
     out = []
-    for row in rows:
-        item = dict(zip(_DECISION_COLS, row, strict=True))
-        item["record"] = db.load_json(item["record"]) or {}
+    for row in db.fetchall(f"SELECT {', '.join(cols)} {rest}", params):
+        item = dict(zip(cols, row, strict=True))
+        if json_col is not None:
+            item[json_col] = db.load_json(item[json_col]) or {}
         out.append(item)
     return out
+
+
+def _decisions(db: Database, where: str, order: str, limit: int) -> list[dict]:
+    rest = f"FROM decisions WHERE {where} ORDER BY {order} LIMIT {int(limit)}"
+    return _select(db, _DECISION_COLS, rest, json_col="record")
 
 
 def actions_by_ticket(db: Database, ticket_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
@@ -51,28 +55,16 @@ def actions_by_ticket(db: Database, ticket_ids: list[str]) -> dict[str, list[dic
     for start in range(0, len(ticket_ids), 400):
         chunk = ticket_ids[start : start + 400]
         marks = ", ".join([db.placeholder] * len(chunk))
-        rows = db.fetchall(
-            f"SELECT {', '.join(cols)} FROM human_actions WHERE ticket_id IN ({marks}) ORDER BY created_at",
-            tuple(chunk),
-        )
-        for row in rows:
-            item = dict(zip(cols, row, strict=True))
+        rest = f"FROM human_actions WHERE ticket_id IN ({marks}) ORDER BY created_at"
+        for item in _select(db, cols, rest, tuple(chunk)):
             out[item["ticket_id"]].append(item)
     return out
 
 
 def undecided_intake(db: Database, limit: int = WAITING_LIMIT) -> list[dict[str, Any]]:
     cols = ("ticket_id", "channel", "state", "payload", "attempts", "accepted_at")
-    rows = db.fetchall(
-        f"SELECT {', '.join(cols)} FROM intake WHERE state IN ('queued', 'processing')"
-        f" ORDER BY accepted_at LIMIT {int(limit)}"
-    )
-    out = []
-    for row in rows:
-        item = dict(zip(cols, row, strict=True))
-        item["payload"] = db.load_json(item["payload"]) or {}
-        out.append(item)
-    return out
+    rest = f"FROM intake WHERE state IN ('queued', 'processing') ORDER BY accepted_at LIMIT {int(limit)}"
+    return _select(db, cols, rest, json_col="payload")
 
 
 def board_cards(audit_db: Database, intake_db: Database | None) -> list[Card]:
@@ -133,31 +125,23 @@ def first_action_delays(audit_db: Database, since: datetime) -> list[float]:
     return out
 
 
+def _actions_since(db: Database, which: str, cols: tuple[str, ...], since: datetime) -> list[dict[str, Any]]:
+    """Human actions matching ``which`` (a constant SQL condition) since ``since``, oldest first."""
+    rest = f"FROM human_actions WHERE {which} AND created_at >= {db.placeholder} ORDER BY created_at"
+    return _select(db, cols, rest, (_ts(db, since),))
+
+
 def spot_checks(audit_db: Database, since: datetime) -> list[dict[str, Any]]:
     """The latest spot check per auto-resolved ticket since ``since`` (``note`` holds the verdict)."""
     cols = ("ticket_id", "actor", "note", "corrected_intent", "created_at")
-    rows = audit_db.fetchall(
-        f"SELECT {', '.join(cols)} FROM human_actions WHERE action = 'check'"
-        f" AND created_at >= {audit_db.placeholder} ORDER BY created_at",
-        (_ts(audit_db, since),),
-    )
-    latest: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        item = dict(zip(cols, row, strict=True))
-        latest[item["ticket_id"]] = item
+    latest = {item["ticket_id"]: item for item in _actions_since(audit_db, "action = 'check'", cols, since)}
     return list(latest.values())
 
 
 def review_outcomes(audit_db: Database, since: datetime) -> list[dict[str, Any]]:
     """The completing action of each ticket a reviewer finished since ``since``."""
     cols = ("ticket_id", "action", "corrected_intent", "created_at")
-    rows = audit_db.fetchall(
-        f"SELECT {', '.join(cols)} FROM human_actions WHERE action NOT IN ('check', 'escalate')"
-        f" AND created_at >= {audit_db.placeholder} ORDER BY created_at",
-        (_ts(audit_db, since),),
-    )
-    latest: dict[str, dict[str, Any]] = {}
-    for row in rows:
-        item = dict(zip(cols, row, strict=True))
-        latest.setdefault(item["ticket_id"], item)  # the first completing action is the outcome
-    return list(latest.values())
+    first: dict[str, dict[str, Any]] = {}
+    for item in _actions_since(audit_db, "action NOT IN ('check', 'escalate')", cols, since):
+        first.setdefault(item["ticket_id"], item)  # the first completing action is the outcome
+    return list(first.values())

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -265,27 +266,38 @@ def _problem(exc: HTTPException | ValidationError) -> tuple[int, str]:
     return exc.status_code, detail
 
 
+Work = Callable[[Runtime, dict[str, str], Reviewer], None]
+
+
+async def _perform(request: Request, ticket_id: str, work: Work) -> Response:
+    """Run one state-changing request (session + CSRF first), then answer with the refreshed panel:
+    the error in it (and its 4xx) when the action was refused, ``HX-Trigger: board-changed`` when not."""
+    reviewer = _reviewer(request)
+    form = await _form(request)
+    session.check_csrf(request, reviewer, form.get("csrf"))
+    rt = _rt(request)
+    error, status, headers = None, 200, {"HX-Trigger": "board-changed"}
+    try:
+        await run_in_threadpool(work, rt, form, reviewer)
+    except (HTTPException, ValidationError) as exc:
+        status, error = _problem(exc)
+        if status == 404:
+            raise
+        headers = {}
+    context = await run_in_threadpool(_detail_context, rt, ticket_id, reviewer)
+    context["error"] = error
+    return _html(request, "_detail.html", context, status=status, **headers)
+
+
 @router.post("/ticket/{ticket_id:path}/review", response_class=HTMLResponse)
 async def review(request: Request, ticket_id: str) -> Response:
     """One reviewer action: exactly the ``POST /v1/review/{id}`` handler, then the refreshed panel."""
     from src.api.routers.review import post_review
 
-    reviewer = _reviewer(request)
-    form = await _form(request)
-    session.check_csrf(request, reviewer, form.get("csrf"))
-    rt = _rt(request)
-    try:
-        body = _review_request(form, reviewer)
-        await run_in_threadpool(post_review, ticket_id, body, reviewer.principal, rt)
-    except (HTTPException, ValidationError) as exc:
-        status, message = _problem(exc)
-        if status == 404:
-            raise
-        context = await run_in_threadpool(_detail_context, rt, ticket_id, reviewer)
-        context["error"] = message
-        return _html(request, "_detail.html", context, status=status)
-    context = await run_in_threadpool(_detail_context, rt, ticket_id, reviewer)
-    return _html(request, "_detail.html", context, **{"HX-Trigger": "board-changed"})
+    def work(rt: Runtime, form: dict[str, str], reviewer: Reviewer) -> None:
+        post_review(ticket_id, _review_request(form, reviewer), reviewer.principal, rt)
+
+    return await _perform(request, ticket_id, work)
 
 
 def _record_check(rt: Runtime, ticket_id: str, form: dict[str, str], reviewer: Reviewer) -> None:
@@ -318,20 +330,12 @@ def _record_check(rt: Runtime, ticket_id: str, form: dict[str, str], reviewer: R
 
 @router.post("/ticket/{ticket_id:path}/check", response_class=HTMLResponse)
 async def check(request: Request, ticket_id: str) -> Response:
-    reviewer = _reviewer(request)
-    form = await _form(request)
-    session.check_csrf(request, reviewer, form.get("csrf"))
-    rt = _rt(request)
-    error, status = None, 200
-    try:
-        await run_in_threadpool(_record_check, rt, ticket_id, form, reviewer)
-    except HTTPException as exc:
-        if exc.status_code == 404:
-            raise
-        status, error = _problem(exc)
-    context = await run_in_threadpool(_detail_context, rt, ticket_id, reviewer)
-    context["error"] = error
-    return _html(request, "_detail.html", context, status=status, **{"HX-Trigger": "board-changed"})
+    """A spot check of an auto-resolved ticket (correct / wrong, with the right intent)."""
+
+    def work(rt: Runtime, form: dict[str, str], reviewer: Reviewer) -> None:
+        _record_check(rt, ticket_id, form, reviewer)
+
+    return await _perform(request, ticket_id, work)
 
 
 # --- dashboard, events, static ---------------------------------------------------------------------------

@@ -46,17 +46,32 @@ def auto_resolve_precision(results: Sequence[TicketResult], alpha: float = 0.05)
     }
 
 
-def escalation_metrics(results: Sequence[TicketResult]) -> dict:
-    """How the rows that should reach a human were routed; wrongful auto-resolves are the hard failures."""
+def failure_codes(row: TicketResult) -> list[str]:
+    """Why a row's route may be a failure's doing: failed steps ("node:kind") or a system error."""
+    return [*row.failure_codes, *(["system_error"] if row.error else [])]
+
+
+def escalation_metrics(results: Sequence[TicketResult], alpha: float = 0.05) -> dict:
+    """How the rows that should reach a human were routed; wrongful auto-resolves are the hard failures.
+
+    A row that reached a human while a step failed (an LLM timeout, a system error ...) is counted
+    as ``caught_by_failure``, not as ``caught``: a down LLM must not look like a perfect guard.
+    """
     should = [x for x in results if x.should_escalate]
     should_not = [x for x in results if not x.should_escalate]
-    human = sum(1 for x in should if x.route != "auto_resolve")
+    human = [x for x in should if x.route != "auto_resolve"]
     escalated = sum(1 for x in should if x.route == "escalate")
+    wrongful = sum(1 for x in should if x.route == "auto_resolve")
+    by_failure = [x for x in human if failure_codes(x)]
     return {
         "n_should_escalate": len(should),
-        "human_recall": (human / len(should)) if should else None,
+        "human_recall": (len(human) / len(should)) if should else None,
         "escalation_recall": (escalated / len(should)) if should else None,
-        "wrongful_auto_resolves": sum(1 for x in should if x.route == "auto_resolve"),
+        "caught": len(human) - len(by_failure),
+        "caught_by_failure": len(by_failure),
+        "failure_codes": dict(Counter(c for x in by_failure for c in dict.fromkeys(failure_codes(x)))),
+        "wrongful_auto_resolves": wrongful,
+        "wrongful_ci95": list(clopper_pearson(wrongful, len(should), alpha)),
         "wrongful_auto_resolve_ids": [x.ticket_id for x in should if x.route == "auto_resolve"],
         "n_controls": len(should_not),
         "controls_escalated": sum(1 for x in should_not if x.route == "escalate"),
@@ -82,7 +97,10 @@ def usage_metrics(results: Sequence[TicketResult]) -> dict:
         "tokens_out_per_ticket": per("tokens_out"),
         "cost_usd_per_ticket": per("cost_usd"),
         "cost_usd_total": sum(x.cost_usd for x in results),
+        # one worker deciding tickets one after another (what a single CPU box sustains per process)
+        "throughput_tickets_per_min": (60.0 * n / sum(lat)) if n and sum(lat) > 0 else None,
         "errors": sum(1 for x in results if x.error),
+        "rows_with_failed_steps": sum(1 for x in results if x.failure_codes),
     }
 
 

@@ -34,7 +34,8 @@ class ResultLog:
         self.path.parent.mkdir(parents=True, exist_ok=True)
 
     def load(self) -> dict[tuple[str, str], TicketResult]:
-        """Finished results keyed by (system, ticket_id); later duplicates and torn lines are ignored."""
+        """Finished results keyed by (system, ticket_id); torn lines and later duplicates are ignored,
+        except that a later successful row replaces an error row (errors are retried on resume)."""
         done: dict[tuple[str, str], TicketResult] = {}
         if not self.path.exists():
             return done
@@ -47,7 +48,9 @@ class ResultLog:
                     res = TicketResult.model_validate_json(line)
                 except (ValidationError, ValueError):
                     continue  # a line torn by a kill mid-write
-                done.setdefault((res.system, res.ticket_id), res)
+                key = (res.system, res.ticket_id)
+                if key not in done or (done[key].error and not res.error):
+                    done[key] = res  # first finished row wins; a successful retry replaces an error row
         return done
 
     def append(self, result: TicketResult) -> None:

@@ -1,8 +1,11 @@
-"""The three systems under test, each a thin adapter from a ticket to a routed ``SystemOutput``.
+"""The systems under test, each a thin adapter from a ticket to a routed ``SystemOutput``.
 
-All three route with the same pure rules (``src.graph.confidence.score``) and the same bundle
-thresholds, so differences in the report come from what each system *knows*, not from different
-cut-offs. Expected failures (LLM errors, invalid output) become an escalation, as in production.
+All route with the same pure rules (``src.graph.confidence.score``) and the same bundle thresholds,
+so differences in the report come from what each system *knows*, not from different cut-offs:
+zero-shot (the LLM alone), classifier-only, classifier-rules (+ the rule signals, injection patterns
+and language check, no LLM, no retrieval: what the LLM and retrieval add is the hybrid's lead over
+it) and hybrid (the graph). Expected failures (LLM errors, invalid output) become an escalation,
+as in production, and are reported as failure codes.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from src.text.language import detect_language
 if TYPE_CHECKING:
     from src.llm.providers.base import LLMProvider
 
-SYSTEM_NAMES = ("zero-shot", "classifier-only", "hybrid")
+SYSTEM_NAMES = ("zero-shot", "classifier-only", "classifier-rules", "hybrid")
 
 
 class Classifier(Protocol):
@@ -75,6 +78,45 @@ class ClassifierOnlySystem:
         )
 
 
+class ClassifierRulesSystem(ClassifierOnlySystem):
+    """Classifier + thresholds + the graph's rule signals, injection patterns and language check.
+
+    The text is cleaned and PII-masked like the graph's preprocess step; no LLM, no retrieval.
+    """
+
+    name = "classifier-rules"
+
+    def __init__(self, classifier: Classifier, thresholds: Thresholds | Mapping[str, Any] | None = None,
+                 supported_languages: tuple[str, ...] = ("en",)) -> None:  # fmt: skip
+        super().__init__(classifier, thresholds)
+        self.supported_languages = supported_languages
+
+    def run(self, ticket: BenchTicket) -> SystemOutput:
+        from src.llm.injection import looks_like_injection
+        from src.text.preprocess import preprocess
+        from src.text.signals import escalation_signals
+
+        pre = preprocess(ticket.text)
+        if not pre.valid:
+            inputs = ConfidenceInputs(intent=None, probability=0.0, margin=0.0, entropy=1.0,
+                                      classifier_valid=False, language=pre.language)  # fmt: skip
+            s = score(inputs, self.thresholds)
+            return SystemOutput(pred=None, score=s.value, route=s.route, reasons=s.reasons)
+        pred = self.classifier.predict([pre.masked_text], batch_size=1)[0]
+        signals = escalation_signals(pre.text)
+        inputs = prediction_inputs(pred, pre.language).model_copy(update={
+            "escalation_signals": [s.name for s in signals],
+            "sensitive_flags": sorted({s.sensitive_flag for s in signals if s.sensitive_flag}),
+            "escalation_risk": bool(signals),  # as src.llm.combine does with a rule signal
+            "injection": bool(looks_like_injection(pre.text)),
+            "language_supported": None if pre.language is None else pre.language in self.supported_languages,
+        })  # fmt: skip
+        s = score(inputs, self.thresholds)
+        reasons = s.reasons if pred.reason is None else [pred.reason, *s.reasons]
+        return SystemOutput(pred=pred.label if pred.valid else None, confidence=pred.confidence,
+                            score=s.value, route=s.route, reasons=reasons)  # fmt: skip
+
+
 class ZeroShotSystem:
     """The LLM alone picks the intent (enum-constrained JSON) and self-reports a confidence."""
 
@@ -111,7 +153,8 @@ class ZeroShotSystem:
                 failures=[f"zero-shot LLM: {type(exc).__name__}: {exc}"],
             )
             s = score(inputs, self.thresholds)
-            return SystemOutput(pred=None, score=s.value, route=s.route, reasons=s.reasons, llm_calls=1)
+            return SystemOutput(pred=None, score=s.value, route=s.route, reasons=s.reasons, llm_calls=1,
+                                failure_codes=[f"zero-shot:{exc.kind}"])
         margin, entropy = implied_distribution(result.confidence, len(self.labels))
         inputs = ConfidenceInputs(
             language=detect_language(ticket.text),
@@ -167,15 +210,50 @@ def usage_totals(usage: Any) -> dict[str, float]:
     return totals
 
 
+def failure_code(failure: str) -> str:
+    """``"node: kind: message"`` (the graph's failure record, ``nodes.failure``) -> ``"node:kind"``."""
+    parts = failure.split(": ", 2)
+    return f"{parts[0]}:{parts[1] if len(parts) > 2 else 'failed'}"
+
+
+# steps that run after the decision is audited: their failures cannot have caused the route
+AFTER_DECISION = ("suggest_draft:",)
+
+
 class HybridSystem:
     """The full graph (``TriageService.run``): classifier + analysis + retrieval + draft + routing."""
 
     name = "hybrid"
 
-    def __init__(self, service: TriageRunner, ticket_factory: Any, id_prefix: str = "bench") -> None:
+    def __init__(self, service: TriageRunner, ticket_factory: Any, id_prefix: str = "bench",
+                 min_agreement: float = 0.25) -> None:  # fmt: skip
         self.service = service
         self.ticket_factory = ticket_factory  # TicketIn (injected so tests need no graph package)
         self.id_prefix = id_prefix
+        self.min_agreement = min_agreement
+
+    def _details(self, ticket_id: str | None, ticket: BenchTicket) -> dict[str, Any]:
+        """What the graph state says about how the ticket was handled (analysis/draft sources, draft
+        grounding, time spent after the decision); empty when the service keeps no graph state."""
+        graph = getattr(self.service, "graph", None)
+        if graph is None or ticket_id is None:
+            return {}
+        from src.eval.draft_quality import grounding
+
+        state = graph.get_state({"configurable": {"thread_id": ticket_id}}).values
+        analysis, draft = state.get("analysis") or {}, state.get("draft") or {}
+        out: dict[str, Any] = {
+            "analysis_source": analysis.get("source"),
+            "analysis_uncertain": analysis.get("uncertain"),
+            "draft_source": draft.get("source") if draft else None,
+            "after_decision_s": round((state.get("latency_ms") or {}).get("suggest_draft", 0.0) / 1000, 4),
+        }
+        if draft.get("text"):
+            masked = (state.get("pre") or {}).get("masked_text") or ticket.text
+            out["draft"] = draft["text"]
+            out["grounding"] = grounding(draft["text"], draft.get("evidence_ids") or [], masked,
+                                         state.get("hits") or [], self.min_agreement)  # fmt: skip
+        return out
 
     def run(self, ticket: BenchTicket) -> SystemOutput:
         decision = self.service.run(
@@ -192,6 +270,7 @@ class HybridSystem:
         route = decision.get("route")
         if route not in ("auto_resolve", "suggest", "escalate"):
             route = "escalate"
+        failures = [str(f) for f in decision.get("failures") or [] if not str(f).startswith(AFTER_DECISION)]
         return SystemOutput(
             pred=intent if isinstance(intent, str) else None,
             confidence=float(model_conf or 0.0),
@@ -202,4 +281,6 @@ class HybridSystem:
             tokens_in=int(usage["tokens_in"]),
             tokens_out=int(usage["tokens_out"]),
             cost_usd=usage["cost_usd"],
+            failure_codes=list(dict.fromkeys(failure_code(f) for f in failures)),
+            details=self._details(decision.get("ticket_id"), ticket),
         )

@@ -34,6 +34,10 @@ class SystemOutput(BaseModel):
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float = 0.0
+    # failed steps as "node:kind" (the graph's structured failure records, never parsed prose): a
+    # ticket routed to a human *because something broke* is not a catch
+    failure_codes: list[str] = Field(default_factory=list)
+    details: dict = Field(default_factory=dict)  # system-specific record (hybrid: analysis/draft sources)
 
 
 class TicketResult(SystemOutput):
@@ -47,6 +51,11 @@ class TicketResult(SystemOutput):
     latency_s: float = 0.0
     cpu_s: float = 0.0
     error: str | None = None
+    # provenance of this row: a log line says which configuration, code and machine produced it
+    fingerprint: str = ""
+    commit: str = ""
+    host: str = ""
+    finished_at: str = ""
 
 
 class BenchSystem(Protocol):

@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # 2-core box, 2 threads measured ~2.7x slower (reports/classifier/bench*.json) and the LLM and
     # embedder compete for the same cores; raise it on a dedicated machine.
     classifier_threads: int = 1
+    # shadow mode (docs/lifecycle.md): this candidate bundle scores every ticket too, without acting
+    shadow_model_dir: Path | None = None
     hf_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("TRIAGE_HF_TOKEN", "HF_TOKEN")
     )
@@ -111,7 +113,7 @@ class Settings(BaseSettings):
     mask_pii_external: bool = True
     mask_pii_local: bool = False
     llm_max_input_chars: int = 6000  # ticket text beyond this is cut before it reaches an LLM prompt
-    draft_evidence_k: int = 3  # retrieved resolutions shown to the drafter
+    draft_evidence_k: int = 1  # retrieved resolutions shown to the drafter (the checks see all of them)
     draft_evidence_chars: int = 700  # each resolution is cut to this many characters in the prompt
     draft_max_tokens: int = 240  # reply budget (the reply's maxLength is twice this in characters)
     # Company constants a draft may contain even if only one resolution (or none) shows them: support

@@ -55,16 +55,16 @@ def draft_schema(max_tokens: int = 320) -> dict:
 
 
 def evidence_block(hits: list[Hit], max_chars: int = 1200) -> str:
-    """Retrieved resolutions as delimited, escaped evidence (each resolution cut to ``max_chars``)."""
-    parts = []
-    for hit in hits:
-        t = hit.ticket
-        resolution = (t.response or "")[:max_chars]
-        parts.append(
-            f'<evidence id="{escape_data(hit.id)}">\n'
-            f"Customer: {escape_data(t.text[:400])}\n"
-            f"Resolution: {escape_data(resolution)}\n</evidence>"
-        )
+    """Retrieved resolutions as delimited, escaped evidence (each cut to ``max_chars``).
+
+    Only the resolution: the other customer's own message would cost prompt time and is exactly
+    where their order numbers and names are (draft-v3).
+    """
+    parts = [
+        f'<evidence id="{escape_data(h.id)}">\n{escape_data((h.ticket.response or "")[:max_chars])}\n'
+        "</evidence>"
+        for h in hits
+    ]
     return "\n".join(parts) if parts else "(no evidence available)"
 
 
@@ -77,12 +77,15 @@ def check_draft(
     *,
     allowed_values: Sequence[str] = (),
     min_agreement: float = DEFAULT_MIN_AGREEMENT,
+    context: Sequence[Hit] | None = None,
 ) -> tuple[list[str], list[str], bool]:
     """Pure post-check: (evidence ids to record, flags, reliable).
 
-    Only ids the model cited *and* was shown are recorded (nothing is credited on its behalf). The
-    draft is reliable only if at least one of them agrees with the reply
-    (:func:`citation_agreement` >= ``min_agreement``) and no other check blocks it.
+    Only ids the model cited *and* was shown (``hits``) are recorded (nothing is credited on its
+    behalf). The draft is reliable only if at least one of them agrees with the reply
+    (:func:`citation_agreement` >= ``min_agreement``) and no other check blocks it. The value checks
+    (invented, another customer's) look at ``context`` when given: every retrieved ticket,
+    not only the ones shown, so a value several resolutions share counts as a company constant.
     """
     given = {h.id: h for h in hits}
     flags: list[str] = []
@@ -100,7 +103,8 @@ def check_draft(
         best = max(citation_agreement(reply, given[i].ticket.response or "") for i in valid)
         if best < min_agreement:
             blocking.append(f"citation_disagrees:{best:.2f}<{min_agreement:g}")
-    evidence_texts = [f"{h.ticket.text}\n{h.ticket.response}" for h in hits]
+    known = list(context) if context is not None else hits
+    evidence_texts = [f"{h.ticket.text}\n{h.ticket.response}" for h in known]
     invented = invented_values(reply, [ticket_text, *evidence_texts], allowed_values=allowed_values)
     if invented:
         blocking.append("invented_values:" + ",".join(invented[:5]))
@@ -109,7 +113,7 @@ def check_draft(
         blocking.append("another_customers_values:" + ",".join(foreign[:5]))
     for placeholder in unknown_placeholders(reply, ticket_text):
         blocking.append(f"unknown_placeholder:{placeholder}")
-    for kind in unsupported_promises(reply, [h.ticket.response for h in hits]):
+    for kind in unsupported_promises(reply, [h.ticket.response for h in hits]):  # shown evidence only
         blocking.append(f"unsupported_promise:{kind}")
     if language and language not in ("und",):
         reply_lang = detect_language(reply)
@@ -128,12 +132,14 @@ def draft(
 ) -> Draft:
     """A grounded reply draft; invalid model output after one repair gives an empty unreliable draft.
 
-    Evidence is the first ``Settings.draft_evidence_k`` hits, each cut to ``draft_evidence_chars``:
-    on a CPU the prompt's evidence, not the reply, is most of a local model's time.
+    The prompt shows the first ``Settings.draft_evidence_k`` hits (default 1), each cut to
+    ``draft_evidence_chars``: on a CPU the prompt's evidence, not the reply, is most of a local
+    model's time. The post-checks run against every retrieved hit.
     """
     settings = get_settings()
     max_tokens = max_tokens or settings.draft_max_tokens
-    similar = list(similar)[: settings.draft_evidence_k]
+    retrieved = list(similar)  # the checks know every retrieved ticket (shared values are constants)
+    similar = retrieved[: settings.draft_evidence_k]  # the prompt shows the top one(s)
     if provider is None:
         from src.llm.providers import get_provider
 
@@ -154,7 +160,7 @@ def draft(
     )
     if out is not None:
         ids, flags, reliable = check_draft(
-            out.reply.strip(), out.evidence_ids, ticket_text, similar, language,
+            out.reply.strip(), out.evidence_ids, ticket_text, similar, language, context=retrieved,
             allowed_values=settings.draft_allowed_values, min_agreement=settings.draft_min_agreement,
         )
         return Draft(

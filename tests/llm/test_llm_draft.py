@@ -37,6 +37,18 @@ def test_grounded_draft_records_cited_evidence() -> None:
     assert "language: en" in system
 
 
+def test_prompt_shows_the_top_resolution_only_and_no_other_customers_text() -> None:
+    """draft-v3: one resolution (Settings.draft_evidence_k = 1), without the other customer's message;
+    the checks still see every retrieved ticket (a value shared by several resolutions is a constant)."""
+    hits = [_hit("kb-1", HITS[0].ticket.response, text="my order 55512345 from Berlin never came"), HITS[1]]
+    fake = FakeProvider(json_responses=[{"reply": GOOD, "evidence_ids": ["kb-1"]}])
+    d = draft("Where is my order? It's late.", ANALYSIS, hits, fake)
+    user = fake.calls[0]["user"]
+    assert '<evidence id="kb-1">' in user and '<evidence id="kb-2">' not in user
+    assert "55512345" not in user and "Berlin" not in user and "Customer:" not in user
+    assert d.reliable and d.prompt_version == "draft-v3"
+
+
 def test_unknown_citation_is_not_replaced_by_the_shown_ids() -> None:
     """Issue #10 item 8: no fallback credit; a draft without a valid citation is unreliable."""
     fake = FakeProvider(json_responses=[{"reply": GOOD, "evidence_ids": ["kb-999"]}])

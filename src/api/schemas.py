@@ -105,6 +105,7 @@ class ReviewRequest(BaseModel):
         default=None, max_length=200, description="reviewer name (recorded with the key name)"
     )
     action_id: str | None = Field(default=None, max_length=200, description="idempotency key of the click")
+    bad_example: bool = Field(default=False, description="never learn from this ticket (training, KB)")
 
 
 class Problem(BaseModel):

@@ -204,6 +204,16 @@ def test_review_queue_and_actions(make_api):
     assert api.client.get(f"/v1/tickets/{tid}", headers=api.h).json()["state"] == "completed"
 
 
+def test_escalate_moves_a_suggested_ticket_to_the_escalation_queue(make_api):
+    api = make_api(probability=0.75)
+    tid = post(api, {"id": "esc-1", "text": REFUND}, params={"wait": 10}).json()["ticket_id"]
+    resp = api.client.post(f"/v1/review/{tid}", json={"action": "escalate", "note": "angry"}, headers=api.h)
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "pending_review"
+    escalated = api.client.get("/v1/review?state=escalated", headers=api.h).json()["items"]
+    assert tid in [i["ticket_id"] for i in escalated]
+
+
 def test_routing_lists_teams_and_intents(make_api):
     api = make_api()
     body = api.client.get("/v1/routing", headers=api.h).json()

@@ -193,7 +193,9 @@ def fit(
         w = compute_class_weight("balanced", classes=np.arange(n_classes), y=np.asarray(train_targets))
         weight = torch.tensor(w, dtype=torch.float32, device=device)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
-    eval_every = max(1, steps_per_epoch // max(1, cfg.evals_per_epoch))
+    # evaluation points inside each epoch, the last one at its end (no two evaluations a step apart)
+    per_epoch = max(1, min(cfg.evals_per_epoch, steps_per_epoch))
+    eval_steps = {round(k * steps_per_epoch / per_epoch) for k in range(1, per_epoch + 1)}
 
     result = LoopResult(best_epoch=0, best_val_macro_f1=-1.0, device=str(device), mixed_precision=precision)
     best_key = (-1.0, 0.0)
@@ -217,7 +219,7 @@ def fit(
             step += 1
             ema = loss.item() if ema is None else 0.95 * ema + 0.05 * loss.item()
             bar.set_postfix({"loss": f"{ema:.4f}", "best_val_f1": f"{max(best_key[0], 0):.4f}"})
-            if (i + 1) % eval_every != 0 and i + 1 != steps_per_epoch:
+            if i + 1 not in eval_steps:
                 continue
             scores = _score_val(model, tokenizer, val_texts, val_targets, cfg, device)
             at = round(epoch - 1 + (i + 1) / steps_per_epoch, 2)

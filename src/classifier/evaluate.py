@@ -125,9 +125,12 @@ def evaluate_bundle(
         threshold = float((clf.thresholds or {}).get("auto_resolve", 0.85))
     result, arrays = evaluate_texts(clf, df["text"].tolist(), df["label"].tolist(), threshold=threshold,
                                     gates=gates, progress=progress, overlap=overlap)
+    from src.system_info import git_commit
+
     result["context"].update({
         "data": str(data),
         "model": str(model_dir),
+        "commit": git_commit(),
         "hardware": hardware_info(),
         "data_cleaning": report.to_dict(),
     })

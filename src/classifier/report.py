@@ -203,7 +203,7 @@ def render_markdown(result: dict, title: str = "") -> str:
     g = result["gates"]
     lines = [f"# Evaluation{': ' + title if title else ''}", ""]
     ctx = result.get("context") or {}
-    for key in ("data", "model", "bundle_version", "command"):
+    for key in ("data", "model", "bundle_version", "backend", "command", "commit"):
         if ctx.get(key):
             lines.append(f"- {key}: `{ctx[key]}`")
     if ctx.get("hardware"):

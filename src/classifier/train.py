@@ -218,11 +218,13 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
     from src.classifier.model import ModelSpec, build_classifier
     from src.classifier.ood import GaussianDensity
     from src.classifier.report import hardware_info, write_eval
+    from src.system_info import git_commit
 
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     cfg.base_model = cfg.base_model or get_settings().base_model
     _seed_everything(cfg.seed)
+    code_commit = git_commit()  # at the start: the code that trains is the code that was checked out
     wall_start = time.perf_counter()
     splits, manifest, data_info = prepare_splits(cfg, log)
     labels = sorted(set(splits["train"]["label"]))
@@ -302,6 +304,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         "bundle": str(out),
         "bundle_version": version,
         "command": cfg.command,
+        "commit": code_commit,
         "hardware": hardware_info(),
     }
     write_eval(ev, arrays, out / "eval.json", title=Path(data_info["source"].split(",")[0]).stem)

@@ -125,6 +125,26 @@ def blocking_reasons(results: Sequence[TicketResult], top: int = 10) -> list[dic
     return [{"reason": k, "tickets": c, "share": c / len(held)} for k, c in counts.most_common(top)]
 
 
+def path_metrics(results: Sequence[TicketResult]) -> dict | None:
+    """How a graph-backed system handled its tickets: who analysed, who drafted, time before the decision."""
+    rows = [x for x in results if x.details]
+    if not rows:
+        return None
+    after = [float(x.details.get("after_decision_s") or 0.0) for x in rows]
+    decision = [max(0.0, x.latency_s - a) for x, a in zip(rows, after, strict=True)]
+    late = [a for a in after if a > 0]
+    return {
+        "n": len(rows),
+        "analysis_source": dict(Counter(str(x.details.get("analysis_source")) for x in rows).most_common()),
+        "analysis_uncertain": sum(bool(x.details.get("analysis_uncertain")) for x in rows),
+        "draft_source": dict(Counter(str(x.details.get("draft_source")) for x in rows).most_common()),
+        "decision_latency_p50_s": percentile(decision, 50),
+        "decision_latency_p95_s": percentile(decision, 95),
+        "after_decision_tickets": len(late),
+        "after_decision_mean_s": (sum(late) / len(late)) if late else None,
+    }
+
+
 def system_metrics(results: Sequence[TicketResult], labels: Sequence[str], n_bins: int = 15) -> dict:
     """The full metric block of one system (see module docstring for what counts where)."""
     label_set = set(labels)
@@ -166,4 +186,7 @@ def system_metrics(results: Sequence[TicketResult], labels: Sequence[str], n_bin
         "usage": usage_metrics(results),
         "blocking_reasons": blocking_reasons(data),
     }
+    paths = path_metrics(results)
+    if paths is not None:
+        block["paths"] = paths
     return block

@@ -64,8 +64,13 @@ def _excluded_texts(files: Iterable[Path]) -> set[str]:
 def teacher_corpus(
     n_bitext: int, n_cfpb: int, n_clinc: int, seed: int = 7,
     sources: dict[str, Path] | None = None, exclude_files: Sequence[Path] = BENCHMARK_FILES,
+    n_offensive: int = 0,
 ) -> list[dict[str, str]]:
-    """Training tickets for the teacher: stratified Bitext (per intent), CFPB, CLINC; no benchmark text."""
+    """Training tickets for the teacher: stratified Bitext (per intent), CFPB, CLINC; no benchmark text.
+
+    ``n_offensive`` more Bitext requests written with offensive words (Bitext's ``W`` tag): routine
+    asks in an angry voice, the cases the heads must not call calm just because the request is routine.
+    """
     src = {**DEFAULT_SOURCES, **(sources or {})}
     rng = np.random.default_rng(seed)
     excluded = _excluded_texts(exclude_files)
@@ -73,6 +78,9 @@ def teacher_corpus(
     if n_bitext and src["bitext"].is_file():
         with src["bitext"].open(encoding="utf-8", newline="") as fh:
             data = [r for r in csv.DictReader(fh) if _norm(r["instruction"]) not in excluded]
+        offensive = sorted({r["instruction"].strip() for r in data if "W" in (r.get("tags") or "")})
+        for i in rng.permutation(len(offensive))[:n_offensive]:
+            rows.append({"source": "bitext-offensive", "group": "W", "text": offensive[i]})
         by_intent: dict[str, list[str]] = {}
         for r in data:
             by_intent.setdefault(r["intent"], []).append(r["instruction"].strip())
@@ -140,8 +148,15 @@ def label(corpus: list[dict[str, str]], provider: Any, out: Path, *, progress: b
     """Label what ``out`` does not have yet (resumable); returns how many were labelled now."""
     done = {r["id"] for r in read_jsonl(out) if r.get("error") is None}
     todo = [r for r in corpus if r["id"] not in done]
-    # interleaved sources (seeded), so a run stopped early still has some of each
+    # seeded shuffle, then sources interleaved by weight (2 Bitext : 1 CFPB : 1 offensive : 0.5 CLINC),
+    # so a run stopped early already has the rarer risky kinds beside the routine ones
     todo = [todo[i] for i in np.random.default_rng(0).permutation(len(todo))]
+    weight, seen = {"bitext": 2.0, "clinc": 0.5}, {}
+    order = []
+    for r in todo:
+        seen[r["source"]] = seen.get(r["source"], 0) + 1
+        order.append(seen[r["source"]] / weight.get(r["source"], 1.0))
+    todo = [r for _, r in sorted(zip(order, todo, strict=True), key=lambda x: x[0])]
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a", encoding="utf-8") as fh:
         for row in tqdm(todo, desc=f"teacher {provider.model}", disable=not progress):
@@ -338,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--n-bitext", type=int, default=540, help="Bitext release tickets (per intent)")
     lab.add_argument("--n-cfpb", type=int, default=200, help="CFPB complaint narratives")
     lab.add_argument("--n-clinc", type=int, default=120, help="CLINC150 queries")
+    lab.add_argument("--n-offensive", type=int, default=60, help="Bitext requests with offensive words")
     lab.add_argument("--seed", type=int, default=7)
     lab.add_argument("--no-progress", action="store_true")
     f = sub.add_parser("fit", help="fit the heads + the routine gate, write the artefact")
@@ -363,7 +379,8 @@ def main(argv: list[str] | None = None) -> int:
             from src.llm.providers import get_provider
 
             provider = get_provider(settings, spec=args.llm)
-            corpus = teacher_corpus(args.n_bitext, args.n_cfpb, args.n_clinc, seed=args.seed)
+            corpus = teacher_corpus(args.n_bitext, args.n_cfpb, args.n_clinc, seed=args.seed,
+                                    n_offensive=args.n_offensive)
             n = label(corpus, provider, args.out, progress=not args.no_progress)
             print(f"labelled {n} new tickets ({len(corpus)} in the corpus) -> {args.out}")
             return 0

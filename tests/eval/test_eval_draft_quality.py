@@ -118,3 +118,54 @@ def test_hybrid_adapter_reads_sources_and_grounding_from_the_graph_state() -> No
     assert out.details["analysis_source"] == "heads" and out.details["draft_source"] == "template"
     assert out.details["grounding"]["grounded"] is True
     assert out.failure_codes == []  # a failure after the decision did not cause the route
+
+
+def test_template_vs_llm_comparison_on_the_same_tickets() -> None:
+    from src.eval.drafts import evaluate, markdown
+    from src.llm.providers.fake import FakeProvider
+    from src.retrieval.types import Hit, ResolvedTicket
+
+    resolution = "To cancel the order, open Order History, pick the order and choose Cancel Order."
+
+    class KB:
+        def search(self, text: str, k: int = 5, intent: str | None = None) -> list[Hit]:
+            sim = 0.9 if "cancel" in text else 0.5
+            t = ResolvedTicket(id="kb-1", text="cancel my order", intent=intent, response=resolution)
+            return [Hit(id="kb-1", score=sim, similarity=sim, ticket=t)]
+
+    rows = [
+        {
+            "instruction": "please cancel my order",
+            "intent": "cancel_order",
+            "response": "You can cancel the order in Order History.",
+        },
+        {
+            "instruction": "I need to track a refund",
+            "intent": "track_refund",
+            "response": "Refunds take 5 days; track it on the refund page.",
+        },
+    ]
+    llm = FakeProvider(
+        json_responses={"reply": "Open Order History and cancel the order.", "evidence_ids": ["kb-1"]}
+    )
+    report = evaluate(rows, KB(), llm, BagOfWords(), progress=False)
+    s = report["summary"]
+    assert s["n"] == 2 and s["with_template"] == 1  # only the close, same-intent resolution is a template
+    both = s["on_tickets_with_both"]
+    assert both["template"]["n"] == both["llm"]["n"] == 1 and both["similarity_template_minus_llm"]["n"] == 1
+    assert s["llm_where_no_template"]["n"] == 1
+    page = markdown(
+        {
+            **report,
+            "command": "x",
+            "date": "d",
+            "commit": "c" * 12,
+            "llm": "fake",
+            "kb_count": 1,
+            "references": "r",
+            "dropped_in_kb": 0,
+            "margin": 0.02,
+            "template_min_similarity": 0.7,
+        }
+    )
+    assert "| template (tickets with both) | 1 |" in page and "Paired similarity difference" in page

@@ -2,8 +2,10 @@
 with fake models whose answers depend on the ticket text, so one service produces every route.
 
 ``PROBABILITY`` maps a word to the classifier's calibrated probability for texts containing it
-(0.97 auto-resolves, 0.75 suggests, 0.3 escalates; default 0.75); the fake analysis calls a text
-with "furious" angry and P2, and the fake draft answers per intent.
+(0.97 auto-resolves, 0.75 suggests; default 0.75, or 0.4 for a text with no intent keyword at all,
+so a sentence of small talk never reads as a confident second intent). The fake analysis calls a
+text with "furious" angry and one with "charged twice" an escalation risk (the router escalates
+it); the fake draft answers per intent.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from tests.graph.fakes_graph import LABELS, FakeClassifier, keyword_label, make_
 
 PROBABILITY: dict[str, float] = {}
 DEFAULT_PROBABILITY = 0.75
+UNSURE = 0.4  # a text (or a part of one) without any intent keyword
 DRAFTS = {
     "cancel_order": "Hello {name}, your order has been cancelled and you will not be charged.",
     "track_order": "Hello {name}, your parcel is on its way; the tracking link is in your account.",
@@ -38,10 +41,13 @@ class WordClassifier(FakeClassifier):
         out = []
         for text in texts:
             low = text.lower()
-            p = next((q for w, q in PROBABILITY.items() if w in low), DEFAULT_PROBABILITY)
+            known = any(lab.split("_")[0] in low for lab in LABELS)  # else a guess: unsure
+            default = DEFAULT_PROBABILITY if known else UNSURE
+            p = next((q for w, q in PROBABILITY.items() if w in low), default)
             label = keyword_label(low)
             others = [lab for lab in LABELS if lab != label]
-            probs = {label: p, **{lab: (1 - p) * w for lab, w in zip(others, (0.6, 0.25, 0.15), strict=True)}}
+            weights = (0.6, 0.25, 0.15) if p >= 0.5 else (0.4, 0.35, 0.25)  # the label stays the argmax
+            probs = {label: p, **{lab: (1 - p) * w for lab, w in zip(others, weights, strict=True)}}
             top = sorted(probs.items(), key=lambda kv: -kv[1])
             entropy = float(-sum(v * np.log(v) for v in probs.values() if v > 0) / np.log(len(LABELS)))
             out.append(Prediction(label=label, confidence=p, probs=probs, top3=top[:3], margin=p - top[1][1],
@@ -50,8 +56,12 @@ class WordClassifier(FakeClassifier):
 
 
 def _analysis(system: str, user: str, schema: dict) -> dict:
-    if "furious" in user.lower():
+    low = user.lower()
+    if "furious" in low:
         return neutral_analysis(sentiment="angry", priority="P2", summary="angry customer")
+    if "charged twice" in low:  # the analysis flags a risk: the router escalates
+        return neutral_analysis(sentiment="frustrated", priority="P2", escalation_risk=True,
+                                summary="double charge, repeated contact")  # fmt: skip
     return neutral_analysis(summary="customer request")
 
 

@@ -50,7 +50,8 @@ NON_LATIN = (
     "Хочу отменить заказ 4411, я ошибся с размером. Ελληνικά: θέλω να ακυρώσω την παραγγελία."
 )
 LONG = (
-    "My order arrived damaged and I have been waiting for a replacement for weeks. " * 230
+    "Complaint. "
+    + "My order arrived damaged and I have been waiting for a replacement for weeks. " * 230
     + "https://example.com/"
     + "x" * 3000
 )  # ~20 KB, with one 3000-character unbroken token
@@ -137,7 +138,7 @@ class Service:
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Service]:
     _chromium_ready()
     saved = dict(fake_board.PROBABILITY)
-    fake_board.PROBABILITY.update({"track my package": 0.97, "charged twice": 0.3})
+    fake_board.PROBABILITY.update({"track my package": 0.97})
     svc = Service(tmp_path_factory.mktemp("board-service"))
     svc.start()
     try:
@@ -320,6 +321,8 @@ def test_agent_works_the_queues_in_the_browser(service: Service, browser: Any, a
     page.screenshot(path=str(artifacts / "long-ticket.png"), caret="initial")
     _open(page, "chat:b-intl")
     assert "注文番号" in page.inner_text("#detail .message")
+    if not page.input_value("#draft"):
+        assert page.is_disabled('#detail button[value="accept"]')  # no draft: nothing to accept
     assert _no_overflow(page) == {"page": False, "panel": False, "message": False, "cards": []}
     page.screenshot(path=str(artifacts / "non-latin.png"), caret="initial")
 

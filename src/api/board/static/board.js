@@ -85,7 +85,7 @@
       // an edited draft is sent with "Edit & send"; Accept would silently drop the edit
       draft.addEventListener("input", function () {
         var edited = draft.value !== draft.dataset.original;
-        accept.disabled = edited;
+        accept.disabled = edited || !draft.dataset.original;  // nothing to accept without a draft
         accept.title = edited ? "the draft was edited: use Edit & send" : "";
       });
     }

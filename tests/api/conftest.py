@@ -24,7 +24,7 @@ def api_settings(tmp_path: Path, **kw: Any) -> Settings:
         "service_factory": "tests.api.fake_service:build",
         "service_workers": 2,
         "requeue_after_s": 3600.0,
-        "node_timeout_s": 5.0,
+        "node_timeout_s": 60.0,  # generous: a busy 2-core CI box must not turn into timeouts (escalations)
     }
     base.update(kw)
     return Settings(**base)

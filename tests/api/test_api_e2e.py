@@ -110,7 +110,7 @@ class SseReader(threading.Thread):
         except httpx.HTTPError:
             self.ready.set()
 
-    def wait_for(self, kind: str, ticket_id: str, timeout_s: float = 30) -> dict:
+    def wait_for(self, kind: str, ticket_id: str, timeout_s: float = 90) -> dict:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             for k, data in list(self.events):
@@ -146,7 +146,7 @@ def test_embedded_service_over_http_with_keys_cli_and_events(tmp_path):
         h = {"Authorization": f"Bearer {key}"}
         sse = SseReader(url, key)
         sse.start()
-        assert sse.ready.wait(20) and sse.status == 200
+        assert sse.ready.wait(60) and sse.status == 200
         resp = httpx.post(
             f"{url}/v1/tickets", json={"channel": "chat", "id": "e2e-1", "text": REFUND}, headers=h
         )
@@ -229,7 +229,7 @@ def test_api_and_worker_processes_with_redis_and_postgres(tmp_path, postgres_url
         h = {"Authorization": f"Bearer {key}"}
         sse = SseReader(url, key)
         sse.start()
-        assert sse.ready.wait(20)
+        assert sse.ready.wait(60)
         resp = httpx.post(f"{url}/v1/tickets", json={"id": "b-1", "text": CANCEL}, headers=h, timeout=60)
         assert resp.status_code == 202, resp.text
         deadline = time.monotonic() + 240  # the worker process may still be starting on a busy box

@@ -3,9 +3,9 @@
 Three linear heads (sentiment, priority, escalation risk) read the sentence embedding the
 retrieval step computes anyway (all-MiniLM-L6-v2 by default); they were distilled from the
 configured LLM's answers on training tickets (``python -m src.llm.heads``). A ticket skips the LLM
-only when the heads are *confident it is routine* (calm, P3/P4, no risk: the gate ``min_routine``
-was chosen on held-out teacher labels with a fixed-sequence test) and no rule or injection pattern
-fired. Everything else goes to the LLM as before, and then:
+only when the heads are *confident it is routine* (calm, P3/P4, no risk: routine score above the
+gate ``min_routine``, chosen on held-out teacher labels with the calibration's fixed-sequence test)
+and no rule or injection pattern fired. Everything else goes to the LLM as before, and then:
 
 * the heads can only raise what the LLM says (like the rules), and
 * the analysis is marked ``uncertain``: the router caps it at suggest, so an unsure ticket is never
@@ -87,7 +87,7 @@ class HeadsReading:
 
     probs: dict[str, dict[str, float]]
     routine: float  # min over heads of the probability mass on the routine values
-    confident: bool  # routine >= the gate: the heads may answer without the LLM
+    confident: bool  # routine > the gate: the heads may answer without the LLM
 
     def top(self, name: str, within: frozenset[str] | None = None) -> str:
         """Most likely value of head ``name`` (optionally among ``within`` only)."""
@@ -121,7 +121,7 @@ class AnalysisHeads:
             for name, head in self.heads.items()
         }
         score = routine_score(probs)
-        return HeadsReading(probs=probs, routine=score, confident=score >= self.min_routine)
+        return HeadsReading(probs=probs, routine=score, confident=score > self.min_routine)
 
     def read_many(self, vectors: np.ndarray) -> list[HeadsReading]:
         return [self.read(v) for v in np.asarray(vectors)]
@@ -190,7 +190,7 @@ def heads_analysis(text: str, reading: HeadsReading, version: str) -> Analysis:
         sentiment=sentiment,  # type: ignore[arg-type]
         priority=priority,  # type: ignore[arg-type]
         escalation_risk=False,
-        reason=f"analysis heads: routine ({reading.routine:.2f} >= gate; risk {risk:.2f})",
+        reason=f"analysis heads: routine ({reading.routine:.3f} > gate; risk {risk:.2f})",
         language=detect_language(text) or "und",
         summary="",
         reliable=True,

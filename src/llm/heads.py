@@ -62,8 +62,12 @@ def _excluded_texts(files: Iterable[Path]) -> set[str]:
 
 
 def teacher_corpus(
-    n_bitext: int, n_cfpb: int, n_clinc: int, seed: int = 7,
-    sources: dict[str, Path] | None = None, exclude_files: Sequence[Path] = BENCHMARK_FILES,
+    n_bitext: int,
+    n_cfpb: int,
+    n_clinc: int,
+    seed: int = 7,
+    sources: dict[str, Path] | None = None,
+    exclude_files: Sequence[Path] = BENCHMARK_FILES,
     n_offensive: int = 0,
 ) -> list[dict[str, str]]:
     """Training tickets for the teacher: stratified Bitext (per intent), CFPB, CLINC; no benchmark text.
@@ -207,29 +211,31 @@ def out_of_fold(x: np.ndarray, ys: dict[str, np.ndarray], folds: int, seed: int,
     return probs
 
 
-def choose_gate(scores: np.ndarray, routine: np.ndarray, target: float, alpha: float = 0.05,
-                grid: Sequence[float] | None = None) -> dict[str, Any]:
-    """Fixed-sequence test, strictest gate first: the lowest gate whose routine-precision bound holds.
+def choose_gate(
+    scores: np.ndarray,
+    routine: np.ndarray,
+    target: float,
+    alpha: float = 0.05,
+    grid: Sequence[float] | None = None,
+    min_support: int = 30,
+) -> dict[str, Any]:
+    """The routine gate by the calibration's top-down fixed-sequence test (src.graph.calibrate).
 
-    Stops at the first gate that fails (a scan that keeps the lowest passing gate anywhere is not a
-    valid test). Returns the gate (1.0 = the heads never answer alone) with its held-out numbers.
+    The heads may answer alone for ``routine score > gate``; the one-sided 95% lower bound of "the
+    teacher also says routine" among those tickets is >= ``target``. No passing gate -> 1.0 (never).
     """
-    from src.classifier.metrics import clopper_pearson_lower
+    from src.graph.calibrate import fixed_sequence_threshold
 
     grid = list(grid) if grid is not None else [round(g, 3) for g in np.arange(0.995, 0.499, -0.005)]
-    chosen: dict[str, Any] = {"min_routine": 1.0, "covered": 0, "precision": None, "lower_bound": None}
-    for gate in grid:
-        picked = scores >= gate
-        n, ok = int(picked.sum()), int(routine[picked].sum())
-        if n == 0:
-            continue
-        low = clopper_pearson_lower(ok, n, alpha)
-        if low < target:
-            break
-        chosen = {"min_routine": float(gate), "covered": n, "precision": ok / n, "lower_bound": low}
-    coverage = chosen["covered"] / max(1, len(scores))
-    chosen.update(target=target, alpha=alpha, n=int(len(scores)), coverage=coverage)
-    return chosen
+    row = fixed_sequence_threshold(scores, routine, target=target, alpha=alpha, min_support=min_support,
+                                   grid=grid)  # fmt: skip
+    gate = row["auto_resolve"]
+    covered = int((scores > gate).sum()) if gate is not None else 0
+    return {"min_routine": 1.0 if gate is None else float(gate), "covered": covered,
+            "precision": row["precision"] if gate is not None else None,
+            "lower_bound": row["precision_lb"] if gate is not None else None,
+            "target": target, "alpha": alpha, "min_support": min_support, "n": int(len(scores)),
+            "coverage": covered / max(1, len(scores)), "stopped_at": row.get("stopped_at")}  # fmt: skip
 
 
 def field_agreement(truth: Sequence[dict[str, Any]], pred: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -254,8 +260,15 @@ def embed(texts: list[str], model: str | None = None) -> tuple[np.ndarray, str]:
     return embedder.encode([_masked(t) for t in texts]), embedder.model_id
 
 
-def fit(rows: list[dict[str, Any]], *, target: float, folds: int = 5, seed: int = 7, c: float = 1.0,
-        embedding_model: str | None = None) -> tuple[AnalysisHeads, dict[str, Any]]:
+def fit(
+    rows: list[dict[str, Any]],
+    *,
+    target: float,
+    folds: int = 5,
+    seed: int = 7,
+    c: float = 1.0,
+    embedding_model: str | None = None,
+) -> tuple[AnalysisHeads, dict[str, Any]]:
     """Heads on all reliable teacher rows + the gate from out-of-fold predictions."""
     rows = [r for r in rows if r.get("reliable") and r.get("error") is None]
     if len(rows) < 50:
@@ -285,8 +298,9 @@ def fit(rows: list[dict[str, Any]], *, target: float, folds: int = 5, seed: int 
 
 
 # ------------------------------------------------------------------------------------- evaluate
-def evaluate(heads: AnalysisHeads, rows: list[dict[str, Any]], provider: Any | None,
-             *, progress: bool = True) -> dict[str, Any]:
+def evaluate(
+    heads: AnalysisHeads, rows: list[dict[str, Any]], provider: Any | None, *, progress: bool = True
+) -> dict[str, Any]:
     """Heads, LLM (optional) and the cascade the graph runs, against hand labels."""
     from src.llm.analyze import analyze
     from src.llm.cascade import cascade_analyze
@@ -328,11 +342,12 @@ def evaluate(heads: AnalysisHeads, rows: list[dict[str, Any]], provider: Any | N
     report: dict[str, Any] = {
         "n": len(rows),
         "heads_vs_hand": field_agreement(gold, head_preds),
-        "cascade_vs_hand": field_agreement(gold, [
-            {**c, "escalation_risk": bool(c["escalation_risk"])} for c in cascade_preds]),
+        "cascade_vs_hand": field_agreement(
+            gold, [{**c, "escalation_risk": bool(c["escalation_risk"])} for c in cascade_preds]
+        ),
         "cascade_llm_calls": llm_calls,
         "cascade_hand_escalations_reaching_a_human": f"{sum(h for h, e in zip(human, esc, strict=True) if e)}"
-                                                     f"/{sum(esc)}",
+        f"/{sum(esc)}",
         "heads_confident_share": round(sum(rd.confident for rd in readings) / max(1, len(readings)), 4),
         "per_ticket": per_ticket,
     }
@@ -344,8 +359,11 @@ def evaluate(heads: AnalysisHeads, rows: list[dict[str, Any]], provider: Any | N
 
 # ------------------------------------------------------------------------------------------ CLI
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m src.llm.heads", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m src.llm.heads",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="cmd", required=True)
     lab = sub.add_parser("label", help="teacher labels from the configured LLM (resumable JSONL)")
     lab.add_argument("--llm", default=None, metavar="PROVIDER[:MODEL]", help="teacher (default: settings)")
@@ -359,8 +377,12 @@ def build_parser() -> argparse.ArgumentParser:
     f = sub.add_parser("fit", help="fit the heads + the routine gate, write the artefact")
     f.add_argument("--labels", type=Path, nargs="+", default=[Path("runs/heads/teacher.jsonl")])
     f.add_argument("--out", type=Path, default=DEFAULT_HEADS)
-    f.add_argument("--target", type=float, default=0.97,
-                   help="lower 95%% bound of 'teacher says routine' among tickets the heads answer alone")
+    f.add_argument(
+        "--target",
+        type=float,
+        default=0.97,
+        help="lower 95%% bound of 'teacher says routine' among tickets the heads answer alone",
+    )
     f.add_argument("--c", type=float, default=1.0, help="inverse L2 regularisation of the heads")
     ev = sub.add_parser("evaluate", help="heads / LLM / cascade vs the hand-labelled set")
     ev.add_argument("--heads", type=Path, default=DEFAULT_HEADS)
@@ -379,8 +401,9 @@ def main(argv: list[str] | None = None) -> int:
             from src.llm.providers import get_provider
 
             provider = get_provider(settings, spec=args.llm)
-            corpus = teacher_corpus(args.n_bitext, args.n_cfpb, args.n_clinc, seed=args.seed,
-                                    n_offensive=args.n_offensive)
+            corpus = teacher_corpus(
+                args.n_bitext, args.n_cfpb, args.n_clinc, seed=args.seed, n_offensive=args.n_offensive
+            )
             n = label(corpus, provider, args.out, progress=not args.no_progress)
             print(f"labelled {n} new tickets ({len(corpus)} in the corpus) -> {args.out}")
             return 0
@@ -389,9 +412,11 @@ def main(argv: list[str] | None = None) -> int:
             heads, meta = fit(rows, target=args.target, c=args.c, embedding_model=settings.embedding_model)
             heads.save(args.out)
             g = meta["gate"]
-            print(f"wrote {args.out} ({heads.version}): {meta['n_train']} teacher labels, gate "
-                  f"{g['min_routine']:.3f} covers {g['coverage']:.1%} at routine precision "
-                  f"{g['precision'] or 0:.3f} (95% lower bound {g['lower_bound'] or 0:.3f} >= {g['target']})")
+            print(
+                f"wrote {args.out} ({heads.version}): {meta['n_train']} teacher labels, gate "
+                f"{g['min_routine']:.3f} covers {g['coverage']:.1%} at routine precision "
+                f"{g['precision'] or 0:.3f} (95% lower bound {g['lower_bound'] or 0:.3f} >= {g['target']})"
+            )
             return 0
         from src.llm.evaluate import load_tickets
 

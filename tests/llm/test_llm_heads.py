@@ -1,0 +1,106 @@
+"""Analysis heads: artefact round trip and refusal, the fixed-sequence gate, fitting on teacher labels."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from src.llm import heads as heads_mod
+from src.llm.cascade import AnalysisHeads, HeadsError, cascade_analyze, routine_score
+from src.llm.heads import choose_gate, fit, teacher_corpus
+from src.llm.types import Analysis
+
+
+def test_gate_is_a_fixed_sequence_test_from_the_strictest_down() -> None:
+    # 100 tickets at each score level; only the 0.95 level has non-routine ones (teacher said so)
+    scores = np.repeat([0.99, 0.97, 0.95, 0.60], 100)
+    routine = np.ones(400, dtype=bool)
+    routine[200:260] = False
+    grid = [0.98, 0.96, 0.9, 0.5]
+    g = choose_gate(scores, routine, target=0.9, grid=grid)
+    assert g["min_routine"] == 0.96 and g["covered"] == 200  # stops at 0.9 although 0.5 alone would pass
+    assert g["stopped_at"] == 0.9
+    assert choose_gate(scores, routine, target=0.999, grid=grid)["min_routine"] == 1.0  # never alone
+
+
+def _rows(n: int = 120) -> list[dict]:
+    rng = np.random.default_rng(1)
+    out = []
+    for i in range(n):
+        risky = i % 4 == 0
+        out.append(
+            {
+                "id": f"t{i}",
+                "source": "x",
+                "text": ("ANGRY " if risky else "calm ") + str(rng.random()),
+                "sentiment": "angry" if risky else "neutral",
+                "priority": "P1" if risky else "P3",
+                "escalation_risk": risky,
+                "reliable": True,
+                "error": None,
+                "teacher": "fake:t",
+                "prompt_version": "analyze-v3",
+            }
+        )
+    return out
+
+
+def _fake_embed(texts: list[str], model: str | None = None) -> tuple[np.ndarray, str]:
+    rng = np.random.default_rng(len(texts))
+    base = np.array([[1.0, 0.0, 0.0] if t.startswith("ANGRY") else [0.0, 1.0, 0.0] for t in texts])
+    return base + 0.05 * rng.standard_normal(base.shape), "fake-embedder"
+
+
+def test_fit_separates_routine_from_risky_and_round_trips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(heads_mod, "embed", _fake_embed)
+    heads, meta = fit(_rows(), target=0.9, folds=3)
+    assert meta["n_train"] == 120 and meta["gate"]["coverage"] > 0.5 and heads.min_routine < 1.0
+    calm, angry = heads.read(np.array([0.0, 1.0, 0.0])), heads.read(np.array([1.0, 0.0, 0.0]))
+    assert calm.confident and not angry.confident and angry.top("escalation_risk") == "true"
+    path = heads.save(tmp_path / "heads.json")
+    again = AnalysisHeads.load(path, "fake-embedder")
+    assert again.version == heads.version and again.version.startswith("heads-")
+    assert path.stat().st_size < 200_000  # small enough to commit
+    with pytest.raises(HeadsError, match="trained on fake-embedder"):
+        AnalysisHeads.load(path, "sentence-transformers/all-mpnet-base-v2")
+    with pytest.raises(HeadsError, match="no analysis heads"):
+        AnalysisHeads.load(tmp_path / "missing.json")
+
+
+def test_too_few_labels_is_an_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heads_mod, "embed", _fake_embed)
+    with pytest.raises(ValueError, match="label more"):
+        fit(_rows(20), target=0.9)
+
+
+def test_routine_score_is_the_least_sure_head() -> None:
+    probs = {
+        "sentiment": {"neutral": 0.9, "angry": 0.1},
+        "priority": {"P3": 0.6, "P1": 0.4},
+        "escalation_risk": {"false": 0.95, "true": 0.05},
+    }
+    assert routine_score(probs) == pytest.approx(0.6)
+
+
+def test_cascade_without_heads_is_the_llm_unchanged() -> None:
+    llm = Analysis(sentiment="neutral", reason="routine")
+    out = cascade_analyze("where is my order", None, "", [], [], lambda: llm)
+    assert out == llm and out.source == "llm" and not out.uncertain
+
+
+def test_teacher_corpus_never_contains_benchmark_text(tmp_path: Path) -> None:
+    release = tmp_path / "release.csv"
+    release.write_text(
+        "instruction,intent,tags,response\nwhere is my order,track_order,B,r\n"
+        "cancel my damn order,cancel_order,BW,r\nrefund please,get_refund,B,r\n"
+    )
+    bench = tmp_path / "bench.csv"
+    bench.write_text("text,category\nWhere is my  order,track_order\n")
+    rows = teacher_corpus(10, 0, 0, sources={"bitext": release}, exclude_files=[bench], n_offensive=5)
+    texts = {r["text"] for r in rows}
+    assert "where is my order" not in texts and "cancel my damn order" in texts and "refund please" in texts
+    assert any(r["source"] == "bitext-offensive" for r in rows)

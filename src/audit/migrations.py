@@ -111,6 +111,27 @@ _MIGRATION_TEMPLATES: list[tuple[int, str]] = [
         )
         """,
     ),
+    (
+        7,
+        # H8 (model lifecycle, docs/lifecycle.md): a reviewer can mark a ticket as a bad example (never
+        # used for training or the knowledge base); a candidate bundle's shadow scores of live tickets.
+        """
+        ALTER TABLE human_actions ADD COLUMN bad_example INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE IF NOT EXISTS shadow_scores (
+            ticket_id TEXT NOT NULL,
+            candidate_version TEXT NOT NULL,
+            serving_version TEXT,
+            serving_intent TEXT,
+            serving_confidence {float},
+            serving_route TEXT,
+            candidate_intent TEXT,
+            candidate_confidence {float},
+            candidate_route TEXT,
+            created_at {ts} NOT NULL,
+            PRIMARY KEY (ticket_id, candidate_version)
+        )
+        """,
+    ),
 ]
 
 MIGRATIONS: dict[str, list[tuple[int, str]]] = {
@@ -139,7 +160,7 @@ DECISION_COLUMNS = (
 )  # fmt: skip
 ACTION_COLUMNS = (
     "action_key", "audit_id", "ticket_id", "actor", "action", "edited_draft",
-    "corrected_intent", "team", "note", "created_at",
+    "corrected_intent", "team", "note", "created_at", "bad_example",
 )  # fmt: skip
 ACTION_READ_COLUMNS = tuple(c for c in ACTION_COLUMNS if c not in ("audit_id", "ticket_id"))
 

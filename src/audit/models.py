@@ -83,13 +83,16 @@ class HumanAction(BaseModel):
     note: str | None = None
     created_at: datetime = Field(default_factory=utcnow)
     action_id: str | None = None  # idempotency key; derived from content when not given
+    # the reviewer says this ticket must never be learnt from (training rows, knowledge base)
+    bad_example: bool = False
 
     def key(self) -> str:
         """Stable id: the same resume replayed (node re-run, webhook retry) is recorded once."""
         if self.action_id:
             return self.action_id
         fields = [self.ticket_id, self.action, self.actor, self.edited_draft]
-        body = json.dumps([*fields, self.corrected_intent, self.team, self.note])
+        extra = [True] if self.bad_example else []  # keys of unmarked actions stay what they were
+        body = json.dumps([*fields, self.corrected_intent, self.team, self.note, *extra])
         return str(uuid.uuid5(_NS, f"action:{body}"))
 
 
@@ -137,4 +140,5 @@ def action_row(action: HumanAction) -> tuple[Any, ...]:
         action.team,
         action.note,
         action.created_at.isoformat(),
+        int(action.bad_example),
     )

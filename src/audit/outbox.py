@@ -260,6 +260,9 @@ class OutboxAuditStore:
     def feedback_rows(self) -> list[tuple[str, str]]:
         return self.inner.feedback_rows()
 
+    def review_log(self, since: Any = None) -> list[dict]:
+        return self.inner.review_log(since)
+
     def purge_private(self, before: Any, *, dry_run: bool = False) -> dict[str, int]:
         return self.inner.purge_private(before, dry_run=dry_run)
 

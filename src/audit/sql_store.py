@@ -144,6 +144,32 @@ class SqlAuditStore:
             latest[ticket] = (self.db.load_json(record).get("text", "") or "", label)
         return [v for v in latest.values() if v[0]]
 
+    def review_log(self, since: datetime | None = None) -> list[dict]:
+        """Every human action joined to the decision it acted on, oldest first (the feedback loop).
+
+        Each item: the action's columns (``bad_example`` as a bool, ``created_at`` as ISO text),
+        ``ticket_id``, ``status`` and ``decision``: the record as decided (masked text, predicted
+        intent, bundle version, draft, reasons). ``src.classifier.feedback`` turns it into labels.
+        """
+        cols = ("ticket_id", *ACTION_READ_COLUMNS)
+        where, params = "", ()
+        if since is not None:
+            where, params = f" WHERE a.created_at >= {self.ph}", (self._ts(since),)
+        query = (
+            f"SELECT {', '.join('a.' + c for c in cols)}, d.status, d.record FROM human_actions a"
+            f" JOIN decisions d ON d.ticket_id = a.ticket_id{where} ORDER BY a.created_at, a.action_key"
+        )
+        out = []
+        for row in self.db.fetchall(query, params):
+            item = dict(zip(cols, row[: len(cols)], strict=True))
+            if isinstance(item["created_at"], datetime):
+                item["created_at"] = item["created_at"].isoformat()
+            item["bad_example"] = bool(item.get("bad_example"))
+            item["status"] = row[-2]
+            item["decision"] = self.db.load_json(row[-1])
+            out.append(item)
+        return out
+
     # --- the PII vault -----------------------------------------------------------------------
     def save_private(
         self, ticket_id: str, raw_text: str, subject: str | None = None, metadata: dict | None = None

@@ -43,6 +43,10 @@ class AuditStore(Protocol):
 
     def feedback_rows(self) -> list[tuple[str, str]]: ...
 
+    def review_log(self, since: datetime | None = None) -> list[dict]:
+        """Every human action with its decision record, oldest first (labelled data with provenance)."""
+        ...
+
     def save_private(
         self, ticket_id: str, raw_text: str, subject: str | None = None, metadata: dict | None = None
     ) -> None: ...

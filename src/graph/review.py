@@ -25,6 +25,8 @@ class ReviewAction(BaseModel):
     team: str | None = None  # reassign target
     note: str | None = None
     action_id: str | None = None  # idempotency key from the caller (e.g. a review UI click id)
+    # never learn from this ticket: kept out of retraining rows and the knowledge base (docs/lifecycle.md)
+    bad_example: bool = False
 
     @model_validator(mode="after")
     def _needs(self) -> ReviewAction:

@@ -133,6 +133,7 @@ class Deps:
     preprocess: Preprocessor | None = None
     heads: Any | None = None  # src.llm.cascade.AnalysisHeads: the LLM only where they are unsure
     template: TemplateDrafter | None = None  # close resolution as the draft before any LLM draft
+    shadow: Any | None = None  # src.graph.shadow.ShadowScorer: a candidate bundle scoring without acting
     prompt_versions: dict[str, str] = field(default_factory=dict)
     startup_notes: list[str] = field(default_factory=list)
 
@@ -227,6 +228,9 @@ class Deps:
             audit = open_audit_store(settings)
         except Exception as exc:  # noqa: BLE001
             raise StartupError(f"cannot open the audit store: {exc}") from exc
+        from src.graph.shadow import load_shadow
+
+        shadow = load_shadow(settings, audit, notes)
         return cls(
             settings=settings,
             classifier=classifier,
@@ -238,4 +242,5 @@ class Deps:
             startup_notes=notes,
             heads=heads,
             template=template,
+            shadow=shadow,
         )

@@ -310,7 +310,11 @@ def score_node(state: dict[str, Any], deps: Deps) -> Update:
         result = score(confidence_inputs(state, deps), deps.thresholds()).model_dump(mode="json")
     except Exception as exc:  # noqa: BLE001 - even a scoring bug must end in a human queue
         result = {"value": 0.0, "route": "escalate", "reasons": [failure("score", exc)], "adjustments": {}}
-    return {"score": result, "latency_ms": {"score": round((time.perf_counter() - start) * 1000, 2)}}
+    from src.graph.clarify import clarify_update  # ambiguous: a clarifying question, routed as suggest
+
+    update: Update = {"score": result, **clarify_update(state, deps, result)}
+    update["latency_ms"] = {"score": round((time.perf_counter() - start) * 1000, 2)}
+    return update
 
 
 def assignment_for(state: dict[str, Any], deps: Deps, route: str) -> Update:
@@ -393,6 +397,8 @@ def audit_node(state: dict[str, Any], deps: Deps) -> Update:
             update.update(escalated(state, deps, reason))  # the team follows the route (#10 item 17)
         update["failures"] = [*update.get("failures", []), failure("audit", exc)]
     update["latency_ms"] = {"audit": round((time.perf_counter() - start) * 1000, 2)}
+    if deps.shadow is not None:  # after the decision is recorded; never raises, never acts
+        deps.shadow.observe(state, deps)
     return update
 
 
@@ -425,6 +431,7 @@ def apply_action_node(state: dict[str, Any], deps: Deps) -> Update:
         team=action.team,
         note=action.note,
         action_id=action.action_id,
+        bad_example=action.bad_example,
     )
     if action.action == "escalate":
         return _escalate_by_reviewer(state, deps, action, human)

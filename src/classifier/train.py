@@ -35,9 +35,10 @@ from src.classifier.data import (
     load_labelled,
     overlapping_rows,
     split_from_manifest,
-    stratified_split,
 )
+from src.classifier.data_tools import report_data_tools
 from src.classifier.gates import GateConfig
+from src.classifier.leakage_split import leakage_safe_split
 from src.classifier.types import BundleError
 from src.config import get_settings
 
@@ -164,9 +165,9 @@ def prepare_splits(cfg: TrainConfig, log=print) -> tuple[dict[str, pd.DataFrame]
         log(f"reusing split manifest {cfg.split_manifest}")
     else:
         test_fraction = 0.0 if cfg.test else cfg.test_fraction
-        splits = stratified_split(
-            clean, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=test_fraction,
-            calibration_fraction=cfg.calibration_fraction,
+        splits = leakage_safe_split(  # by customer / time when the data has such columns (#16)
+            clean, cfg.data, seed=cfg.seed, val_fraction=cfg.val_fraction, test_fraction=test_fraction,
+            calibration_fraction=cfg.calibration_fraction, text_column=cfg.text_column, log=log,
         )
     if cfg.test:
         test_clean, test_report = clean_labelled(load_labelled(cfg.test, cfg.text_column, cfg.label_column),
@@ -308,6 +309,7 @@ def train(cfg: TrainConfig, log=print) -> TrainResult:
         "hardware": hardware_info(),
     }
     write_eval(ev, arrays, out / "eval.json", title=Path(data_info["source"].split(",")[0]).stem)
+    report_data_tools(out, splits, log)  # baselines + failure clusters into the eval pack (#16)
     _write_card(out, log)
     return TrainResult(out, ev, version, train_seconds, ev["gates"]["passed"])
 

@@ -138,12 +138,12 @@ async def drain(
     }
 
 
-def audit_rows(audit_db: str, ids: list[str]) -> dict[str, int]:
+def audit_rows(audit_db: str, ids: list[str], schema: str = "public") -> dict[str, int]:
     """Audit rows per ticket id, straight from the service's database."""
     from src.audit.db import PostgresDatabase, SqliteDatabase
 
     db = (
-        PostgresDatabase(audit_db, migrate=False)
+        PostgresDatabase(audit_db, schema=schema, migrate=False)
         if audit_db.startswith("postgres")
         else SqliteDatabase(audit_db, migrate=False)
     )
@@ -224,7 +224,7 @@ async def run_load(args: argparse.Namespace, key: str) -> dict[str, Any]:
         ][:20],
     }
     if args.audit_db:
-        counts = audit_rows(args.audit_db, out["accepted"])
+        counts = audit_rows(args.audit_db, out["accepted"], args.audit_schema)
         result["audit_rows"] = {
             "checked": len(out["accepted"]),
             "exactly_one": sum(1 for t in out["accepted"] if counts.get(t) == 1),
@@ -252,7 +252,9 @@ def markdown(report: dict[str, Any]) -> str:
         "",
         f"`python scripts/load_test.py --url {c['url']} --clients {c['clients']} --seconds {c['seconds']}` "
         f"against commit `{report['commit']}` on {report['machine']['cpu']} "
-        f"({report['machine']['cores']} cores).",
+        f"({report['machine']['cores']} cores); load average (1/5/15 min) before "
+        f"{'/'.join(f'{x:.1f}' for x in report['machine']['loadavg_before'])}, after "
+        f"{'/'.join(f'{x:.1f}' for x in report['machine']['loadavg_after'])}.",
         "",
         f"Server: {c.get('server') or 'not described (pass --server)'}",
         "",
@@ -307,6 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--key", default=os.environ.get("TRIAGE_LOAD_KEY"), help="API key (or TRIAGE_LOAD_KEY)")
     ap.add_argument("--audit-db", help="service SQLite path or Postgres URL: check one audit row per ticket")
+    ap.add_argument("--audit-schema", default="public", help="Postgres schema of the audit tables")
     ap.add_argument("--server", help="how the server was started (recorded in the report)")
     ap.add_argument("--note", help="free text recorded in the report (e.g. other load on the machine)")
     args = ap.parse_args(argv)
@@ -315,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--clients must be 1..{MAX_CLIENTS} and --seconds 0..{MAX_SECONDS}")
     if not args.key:
         ap.error("an API key is needed: --key or TRIAGE_LOAD_KEY (python -m src.api.keys create --name load)")
+    load_before = os.getloadavg()
     result = asyncio.run(run_load(args, args.key))
     report = {
         "created_at": datetime.now(timezone.utc).isoformat(),
@@ -323,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
             "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "python": platform.python_version(),
+            "loadavg_before": load_before,
             "loadavg_after": os.getloadavg(),
         },
         "config": {"url": args.url, "clients": args.clients, "seconds": args.seconds, "server": args.server},

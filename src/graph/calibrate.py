@@ -20,8 +20,10 @@ The procedure is a fixed-sequence test (Learn-then-Test, Angelopoulos et al. 202
 * at each threshold t, H0 "precision of {probability > t} < target" is rejected when the one-sided
   exact (Clopper–Pearson) lower bound at level 1 - alpha is >= target; the search stops at the first
   threshold where it is not, and keeps the last one that passed;
-* the first tested threshold is the highest one with at least ``--min-support`` calibration tickets
-  above it (a rule on counts, never on correctness; sets grow as t falls, so it only skips the top).
+* the first tested threshold is the highest one with at least max(``--min-support``, n*) calibration
+  tickets above it, n* being the fewest that can pass at all (299 for 0.99 at alpha 0.05: n correct
+  out of n has the lower bound alpha^(1/n)). A rule on counts, never on correctness; sets grow as t
+  falls, so it only skips the top of the grid.
 
 What the 95% holds for (alpha = 0.05): with probability >= 95% over the draw of the calibration split,
 the precision of tickets with calibrated probability above the chosen threshold is >= target —
@@ -78,6 +80,12 @@ def _stats(conf: np.ndarray, hit: np.ndarray, t: float, alpha: float) -> dict[st
             "precision_lb": clopper_pearson_lower(k, n, alpha)}
 
 
+def fewest_to_pass(target: float, alpha: float) -> int:
+    """Smallest n for which n correct out of n can reach the target: alpha^(1/n) >= target
+    (299 for 0.99 at alpha 0.05). Below it a test can only fail, so it is not started there."""
+    return int(np.ceil(np.log(alpha) / np.log(target) - 1e-9))
+
+
 def fixed_sequence_threshold(
     confidences: Sequence[float],
     correct: Sequence[bool],
@@ -89,19 +97,24 @@ def fixed_sequence_threshold(
 ) -> dict[str, Any]:
     """Lowest grid threshold reached by the top-down fixed-sequence test (pure). See module docstring.
 
+    The first tested threshold is the highest with at least ``max(min_support, fewest_to_pass)``
+    tickets above it: a rule on counts only, so it does not depend on which predictions are right.
+
     Returns ``{"auto_resolve": t | None, "support", "correct", "precision", "precision_lb"}`` at the
     chosen threshold (``probability > t``), plus ``first_tested``, ``tested`` (how many hypotheses were
     tested) and ``stopped_at`` (the first threshold that failed, None if none did). With no threshold
-    passing, the statistics are those at the first tested threshold (how far from the target it is).
+    passing, the statistics are those at the first tested threshold, or at the lowest one when too few
+    tickets allowed any test (how far from the target it is).
     """
     conf = np.asarray(confidences, dtype=float)
     hit = np.asarray(correct, dtype=bool)
+    needed = max(min_support, fewest_to_pass(target, alpha))
     chosen: dict[str, Any] | None = None
     first: dict[str, Any] | None = None
     tested, first_t, stopped = 0, None, None
     for t in sorted((float(x) for x in grid), reverse=True):
         row = _stats(conf, hit, t, alpha)
-        if row["support"] < min_support:
+        if row["support"] < needed:
             if tested:  # cannot happen: support only grows as t falls; kept as a guard
                 break
             continue
@@ -115,8 +128,10 @@ def fixed_sequence_threshold(
     base = {"first_tested": first_t, "tested": tested, "stopped_at": stopped}
     if chosen is not None:
         return {**chosen, **base}
-    empty = {"support": 0, "correct": 0, "precision": None, "precision_lb": 0.0}
-    return {"auto_resolve": None, **(first or empty), **base}
+    if first is None:  # too few tickets anywhere: show the numbers at the lowest threshold
+        first = _stats(conf, hit, min(float(x) for x in grid), alpha) if len(grid) else {
+            "support": 0, "correct": 0, "precision": None, "precision_lb": 0.0}
+    return {"auto_resolve": None, **first, **base}
 
 
 def _reliability(conf: np.ndarray, hit: np.ndarray) -> dict[str, Any]:

@@ -43,6 +43,15 @@ def test_too_few_tickets_at_the_top_are_skipped_not_a_failure() -> None:
     assert row["first_tested"] < 0.995 and row["support"] == 405
 
 
+def test_the_search_starts_where_the_bound_can_pass_at_all() -> None:
+    # 1000 correct predictions spread over (0.9, 1): the top 30..298 can never prove 0.99 (30/30 has a
+    # lower bound of 0.905), so testing starts at the first threshold with >= 299 tickets above it
+    conf = np.linspace(0.9, 0.99999, 1000)
+    row = _fs(conf, [True] * 1000)
+    assert row["auto_resolve"] is not None and row["auto_resolve"] < 0.91
+    assert row["support"] > 900 and row["stopped_at"] is None
+
+
 def test_perfect_but_small_evidence_never_auto_resolves() -> None:
     # 100 correct out of 100: the 95% CP lower bound is ~0.970 < 0.99 -> not enough evidence
     row = _fs([0.9] * 100, [True] * 100)

@@ -220,7 +220,8 @@ def merge_corrections(
 
 
 # ----------------------------------------------------------------------------------------- pipeline
-def current_bundle_data(current: Path, data: list[str] | None) -> tuple[pd.DataFrame, dict, list[str]]:
+def current_bundle_data(current: Path, data: list[str] | None, text_column: str | None = None,
+                        label_column: str | None = None) -> tuple[pd.DataFrame, dict, list[str]]:
     """(cleaned original data, split manifest, sources) of the serving bundle; checks they still match."""
     manifest = json.loads((current / "split_manifest.json").read_text(encoding="utf-8"))
     sources = data or [s for s in str(manifest.get("source", "")).split(",") if s]
@@ -228,8 +229,8 @@ def current_bundle_data(current: Path, data: list[str] | None) -> tuple[pd.DataF
     if not sources or missing:
         raise DataError(f"the current bundle's training data is not on this machine "
                         f"({missing or 'none named'}): pass --data FILE (the file it was trained on)")
-    clean, _ = clean_labelled(pd.concat([load_labelled(s) for s in sources], ignore_index=True),
-                              source=",".join(sources))
+    frames = [load_labelled(s, text_column, label_column) for s in sources]
+    clean, _ = clean_labelled(pd.concat(frames, ignore_index=True), source=",".join(sources))
     for part in ("train", "val", "calibration") + (() if manifest.get("test_source") else ("test",)):
         split_from_manifest(clean, manifest, part)  # raises DataError when the data changed
     return clean, manifest, sources
@@ -262,6 +263,7 @@ def train_config_from(current_meta: dict, data: Path, manifest: Path, out: Path,
     names = {f.name for f in fields(TrainConfig)} - {"data", "out", "split_manifest", "test", "command",
                                                      "max_per_class", "progress"}
     recorded = {k: v for k, v in (current_meta.get("train_config") or {}).items() if k in names}
+    recorded.update(text_column=None, label_column=None)  # the merged file is text,label
     cfg = TrainConfig(data=[str(data)], out=str(out), split_manifest=str(manifest), test=test, **recorded)
     for key, value in overrides.items():
         if value is not None:
@@ -365,7 +367,9 @@ def retrain(args: argparse.Namespace, log=print) -> tuple[int, dict]:
 
     current = Path(args.current or get_settings().model_dir)
     meta = load_bundle_meta(current)
-    clean, manifest, sources = current_bundle_data(current, args.data)
+    recipe = meta.get("train_config") or {}
+    clean, manifest, sources = current_bundle_data(current, args.data, recipe.get("text_column"),
+                                                   recipe.get("label_column"))
     rows = _feedback_rows(args.feedback)
     policy = MergePolicy(args.max_class_share, args.reviewer_share, args.min_cap, args.min_agreement,
                          args.include_confirmed)

@@ -32,21 +32,11 @@ from src.classifier.retrain import main as retrain_main
 from src.config import Settings, get_settings
 from src.graph.shadow import main as shadow_main
 from tests.classifier.classifier_serving_fixtures import refinalise
+from tests.graph.conftest import GRAPH_CORES as CORES
+from tests.graph.conftest import PREFIXES
 
 pytestmark = pytest.mark.slow
 
-CORES = {
-    "get_refund": ["get a refund for my order", "have my money back", "be reimbursed for the purchase",
-                   "refund my payment", "get a refund of the charge"],
-    "track_order": ["track my package", "know where my parcel is", "see the delivery status",
-                    "find my shipment", "check when my order arrives"],
-    "recover_password": ["reset my password", "recover my account password", "change my forgotten password",
-                         "log in after forgetting my password", "unlock my login"],
-    "cancel_order": ["cancel my order", "cancel the purchase i made", "stop my order from shipping",
-                     "call off my order", "cancel order {{Order Number}}"],
-}
-PREFIXES = ["i want to", "please help me", "how do i", "can you help me", "i need to",
-            "could you tell me how to", "i would like to", "is it possible to"]
 # A phrasing the training data never has: reviewers will say what these tickets are.
 NEW_PHRASING = [
     "the same payment was taken from my card twice", "you billed me two times for one purchase",

@@ -102,6 +102,12 @@ def test_between_two_and_two_intents() -> None:
     assert amb is not None and set(amb.intents) == both
     assert two_intents(text, classify, {"cancel_order"}) is None  # the whole message never says refund
     assert two_intents(text, classify, both, ood_max=1.0) is not None
+
+    def unlike_training(parts: list[str]) -> list[_Pred]:  # the refund part is out of distribution
+        return [_Pred(p.label, p.confidence, ood_score=5.0 if "refund" in p_text else 0.1)
+                for p, p_text in zip(classify(parts), parts, strict=True)]
+
+    assert two_intents(text, unlike_training, both, ood_max=1.0) is None
     assert two_intents("cancel my order please, thanks a lot", classify, both) is None
     assert "cancel order" in question(amb) and "?" in question(amb)
 

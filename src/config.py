@@ -96,7 +96,9 @@ class Settings(BaseSettings):
     local_model_path: Path | None = None
     local_model: Literal["smollm2", "qwen2.5-0.5b", "qwen2.5-1.5b"] = "smollm2"
     models_cache_dir: Path = Path("models/llm")
-    llm_threads: int = 2
+    # 1: on the shared 2-core box 2 llama.cpp threads measured ~3x slower per call (scripts/llm_profile.py,
+    # docs/llm.md); raise it on a dedicated machine
+    llm_threads: int = 1
     llm_context: int = 4096
     llm_prompt_cache_mb: int = 1536  # local: RAM for cached prompt prefixes, logits included (0 = off)
     anthropic_api_key: SecretStr | None = Field(
@@ -126,6 +128,7 @@ class Settings(BaseSettings):
     template_min_similarity: float = 0.70  # how similar that resolved ticket must be
     draft_placeholder_values: dict[str, str] = Field(default_factory=dict)  # {"Website Name": "..."}
     draft_suggest: Literal["after_decision", "off"] = "after_decision"  # suggest's LLM draft, after audit
+    analysis_llm_on_rules: bool = False  # a rule fired = escalate anyway: ask the LLM too (it can only raise)
 
     # --- graph / routing -----------------------------------------------------------------
     auto_threshold: float = 0.85

@@ -166,7 +166,8 @@ def analyze_node(state: dict[str, Any], deps: Deps) -> Update:
         signals = [Signal.model_validate(s) for s in state.get("signals") or []]
         reading = _heads_reading(deps, text)
         version = getattr(deps.heads, "version", "")
-        analysis = cascade_analyze(text, reading, version, signals, state.get("injection") or [], llm)
+        analysis = cascade_analyze(text, reading, version, signals, state.get("injection") or [], llm,
+                                   llm_on_rules=deps.settings.analysis_llm_on_rules)
         update: Update = {"analysis": analysis.model_dump(mode="json"), "usage": _usage(analysis, "analyze")}
         if not analysis.reliable:
             why = analysis.reason or "analysis did not validate"

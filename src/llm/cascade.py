@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from src.llm.combine import PRIORITY_ORDER, SENTIMENT_ORDER, max_priority, max_sentiment
+from src.llm.combine import PRIORITY_ORDER, SENTIMENT_ORDER, combine, max_priority, max_sentiment
 from src.llm.types import Analysis
 from src.text.language import detect_language
 from src.text.types import Signal
@@ -68,8 +68,11 @@ class LinearHead:
         return e / e.sum(axis=1, keepdims=True)
 
     def to_json(self) -> dict[str, Any]:
-        return {"classes": list(self.classes), "coef": self.coef.round(6).tolist(),
-                "intercept": self.intercept.round(6).tolist()}  # fmt: skip
+        return {
+            "classes": list(self.classes),
+            "coef": self.coef.round(6).tolist(),
+            "intercept": self.intercept.round(6).tolist(),
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> LinearHead:
@@ -156,9 +159,14 @@ class AnalysisHeads:
         gate = float(data["min_routine"])
         if not 0.5 <= gate <= 1.0:
             raise HeadsError(f"gate min_routine={gate} outside [0.5, 1]")
-        return cls(heads=heads, min_routine=gate, embedding_model=str(data["embedding_model"]),
-                   dimension=int(data["dimension"]), version=str(data.get("version", "heads-?")),
-                   meta=dict(data.get("meta") or {}))  # fmt: skip
+        return cls(
+            heads=heads,
+            min_routine=gate,
+            embedding_model=str(data["embedding_model"]),
+            dimension=int(data["dimension"]),
+            version=str(data.get("version", "heads-?")),
+            meta=dict(data.get("meta") or {}),
+        )
 
     @classmethod
     def load(cls, path: Path, embedding_model: str | None = None) -> AnalysisHeads:
@@ -218,6 +226,24 @@ def raised_by_heads(analysis: Analysis, reading: HeadsReading) -> Analysis:
     return out
 
 
+def heads_and_rules(
+    text: str, reading: HeadsReading, version: str, signals: Sequence[Signal], injection: Sequence[str]
+) -> Analysis:
+    """The heads' reading raised by the rules: a rule signal means escalate, whatever an LLM would say."""
+    base = Analysis(
+        sentiment=reading.top("sentiment"),  # type: ignore[arg-type]
+        priority=reading.top("priority"),  # type: ignore[arg-type]
+        escalation_risk=reading.top("escalation_risk") == "true",
+        reason=f"analysis heads (routine {reading.routine:.2f}); a rule fired, no LLM needed for the route",
+        language=detect_language(text) or "und",
+        reliable=True,
+        prompt_version=version,
+        source="heads+rules",
+        uncertain=not reading.confident,
+    )
+    return combine(base, list(signals), extra_signals=[f"prompt_injection:{n}" for n in injection])
+
+
 def cascade_analyze(
     text: str,
     reading: HeadsReading | None,
@@ -225,14 +251,20 @@ def cascade_analyze(
     signals: Sequence[Signal],
     injection: Sequence[str],
     llm: Callable[[], Analysis],
+    *,
+    llm_on_rules: bool = False,
 ) -> Analysis:
     """Heads when they are sure and nothing fired; otherwise ``llm()`` (rules + LLM), raised by the heads.
 
-    ``reading=None`` (no heads, or no embedding) is the old path: ``llm()`` alone, not marked
-    uncertain. ``llm()`` may raise ``LLMError``: the node turns it into a failure (-> escalate).
+    A rule or injection signal already sends the ticket to the escalation team (``combine`` sets the
+    risk), so by default no LLM is waited for then (``llm_on_rules`` asks it anyway, e.g. for its
+    priority). ``reading=None`` (no heads, or no embedding) is the old path: ``llm()`` alone, not
+    marked uncertain. ``llm()`` may raise ``LLMError``: the node turns it into a failure (-> escalate).
     """
-    if reading is not None and reading.confident and not signals and not injection:
+    if reading is not None and not signals and not injection and reading.confident:
         return heads_analysis(text, reading, version)
+    if reading is not None and (signals or injection) and not llm_on_rules:
+        return heads_and_rules(text, reading, version, signals, injection)
     analysis = llm()
     if reading is None:
         return analysis
@@ -242,4 +274,3 @@ def cascade_analyze(
     why = "heads unsure" if not reading.confident else "rules fired"
     out.reason = f"{out.reason}; analysis heads: {why} (routine {reading.routine:.2f})".lstrip("; ")
     return out
-

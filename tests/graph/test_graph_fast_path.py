@@ -104,12 +104,19 @@ def test_unsure_heads_ask_the_llm_and_the_ticket_reaches_a_human(tmp_path: Path)
     assert _state(svc, "api:F3")["analysis"]["uncertain"] is True
 
 
-def test_rules_firing_send_a_sure_ticket_to_the_llm_and_escalate(tmp_path: Path) -> None:
+def test_rules_firing_escalate_without_waiting_for_an_llm(tmp_path: Path) -> None:
+    """A rule signal makes the route escalate whatever an LLM says: no LLM call before the decision."""
     provider = FakeProvider(json_responses=neutral_analysis(), text_responses="Sure, done.")
-    out = _service(tmp_path, provider=provider).run(
-        TicketIn(id="F4", text="Cancel my order or my lawyer will hear about it"))
-    assert _kinds(provider)[:1] == ["json"]
+    svc = _service(tmp_path, provider=provider)
+    out = svc.run(TicketIn(id="F4", text="Cancel my order or my lawyer will hear about it"))
     assert out["route"] == "escalate", out["reasons"]
+    assert provider.calls == []
+    assert _state(svc, "api:F4")["analysis"]["source"] == "heads+rules"
+    # opt in: the LLM still reads such tickets (e.g. for its priority), it can only raise
+    provider = FakeProvider(json_responses=neutral_analysis(), text_responses="Sure, done.")
+    out = _service(tmp_path / "b", provider=provider, analysis_llm_on_rules=True).run(
+        TicketIn(id="F4b", text="Cancel my order or my lawyer will hear about it"))
+    assert _kinds(provider)[:1] == ["json"] and out["route"] == "escalate"
 
 
 def test_heads_raise_what_a_calm_llm_says(tmp_path: Path) -> None:

@@ -563,7 +563,7 @@ def _markdown(r: dict) -> str:
             f"| {s['latency_ms_store']['p50']} ms | ≤ 15 ms | {met('search_p50_ms')} |",
             f"| recall@{r['k']}, HNSW vs exact ({s['recall_queries']} real query vectors) "
             f"| {s['recall_at_k']} | ≥ 0.95 | {met('recall_at_k')} |",
-            *([f"Note: {ing['reconstructed']}.", ""] if ing.get("reconstructed") else []),
+            *(["", f"Note: {ing['reconstructed']}."] if ing.get("reconstructed") else []),
             "",
             "| measurement | value |",
             "|---|---:|",

@@ -95,6 +95,7 @@ def evaluate_bundle(
     batch_size: int = 64,
     progress: bool = True,
     oos_labels: list[str] | None = None,
+    data_label: str | None = None,
     log=print,
 ) -> dict:
     """Evaluate ``model_dir`` on ``data``; writes ``json_out`` (+ .md + PNGs beside it), returns the dict.
@@ -128,13 +129,13 @@ def evaluate_bundle(
     from src.system_info import git_commit
 
     result["context"].update({
-        "data": str(data),
+        "data": data_label or str(data),
         "model": str(model_dir),
         "commit": git_commit(),
         "hardware": hardware_info(),
         "data_cleaning": report.to_dict(),
     })
-    write_eval(result, arrays, json_out, title=Path(str(data)).stem)
+    write_eval(result, arrays, json_out, title=data_label or Path(str(data)).stem)
     return result
 
 

@@ -289,7 +289,7 @@ def regenerate(model: Path, out: Path, *, test: str | None = None, bench: bool =
     else:
         test_path, description = Path(test), f"`{test}`"
     log(f"eval on {description}")
-    evaluate_bundle(model, test_path, out / "eval.json", progress=progress, log=log)
+    evaluate_bundle(model, test_path, out / "eval.json", progress=progress, log=log, data_label=description)
     if test is None:
         test_path.unlink()
     written.append(out / "eval.json")

@@ -148,13 +148,15 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def label(corpus: list[dict[str, str]], provider: Any, out: Path, *, progress: bool = True) -> int:
+def label(
+    corpus: list[dict[str, str]], provider: Any, out: Path, *, progress: bool = True, order_seed: int = 0
+) -> int:
     """Label what ``out`` does not have yet (resumable); returns how many were labelled now."""
     done = {r["id"] for r in read_jsonl(out) if r.get("error") is None}
     todo = [r for r in corpus if r["id"] not in done]
     # seeded shuffle, then sources interleaved by weight (2 Bitext : 1 CFPB : 1 offensive : 0.5 CLINC),
     # so a run stopped early already has the rarer risky kinds beside the routine ones
-    todo = [todo[i] for i in np.random.default_rng(0).permutation(len(todo))]
+    todo = [todo[i] for i in np.random.default_rng(order_seed).permutation(len(todo))]
     weight, seen = {"bitext": 2.0, "clinc": 0.5}, {}
     order = []
     for r in todo:
@@ -270,7 +272,7 @@ def fit(
     embedding_model: str | None = None,
 ) -> tuple[AnalysisHeads, dict[str, Any]]:
     """Heads on all reliable teacher rows + the gate from out-of-fold predictions."""
-    rows = [r for r in rows if r.get("reliable") and r.get("error") is None]
+    rows = list({r["id"]: r for r in rows if r.get("reliable") and r.get("error") is None}.values())
     if len(rows) < 50:
         raise ValueError(f"only {len(rows)} reliable teacher labels: label more tickets first")
     x, model_id = embed([r["text"] for r in rows], embedding_model)
@@ -383,6 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
     lab.add_argument("--n-clinc", type=int, default=120, help="CLINC150 queries")
     lab.add_argument("--n-offensive", type=int, default=60, help="Bitext requests with offensive words")
     lab.add_argument("--seed", type=int, default=7)
+    lab.add_argument(
+        "--order-seed",
+        type=int,
+        default=0,
+        help="labelling order (a second process with another seed and --out labels other tickets first)",
+    )
     lab.add_argument("--no-progress", action="store_true")
     f = sub.add_parser("fit", help="fit the heads + the routine gate, write the artefact")
     f.add_argument("--labels", type=Path, nargs="+", default=[Path("runs/heads/teacher.jsonl")])
@@ -414,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
             corpus = teacher_corpus(
                 args.n_bitext, args.n_cfpb, args.n_clinc, seed=args.seed, n_offensive=args.n_offensive
             )
-            n = label(corpus, provider, args.out, progress=not args.no_progress)
+            n = label(corpus, provider, args.out, progress=not args.no_progress, order_seed=args.order_seed)
             print(f"labelled {n} new tickets ({len(corpus)} in the corpus) -> {args.out}")
             return 0
         if args.cmd == "fit":

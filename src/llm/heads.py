@@ -128,8 +128,14 @@ def teacher_row(row: dict[str, str], provider: Any) -> dict[str, Any]:
     out: dict[str, Any] = {**row, "teacher": f"{provider.name}:{provider.model}"}
     try:
         a = analyze_llm(_masked(row["text"]), provider)
-        out.update(sentiment=a.sentiment, priority=a.priority, escalation_risk=a.escalation_risk,
-                   reliable=a.reliable, prompt_version=a.prompt_version, error=None)  # fmt: skip
+        out.update(
+            sentiment=a.sentiment,
+            priority=a.priority,
+            escalation_risk=a.escalation_risk,
+            reliable=a.reliable,
+            prompt_version=a.prompt_version,
+            error=None,
+        )
     except LLMError as exc:
         out.update(reliable=False, error=f"{exc.kind}: {exc}")
     out["latency_s"] = round(time.perf_counter() - start, 3)
@@ -183,8 +189,11 @@ def targets(rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
 
 def is_routine(row: dict[str, Any]) -> bool:
     """The teacher's reading is routine: calm, P3/P4, no escalation risk."""
-    return (row["sentiment"] in ROUTINE["sentiment"] and row["priority"] in ROUTINE["priority"]
-            and not row["escalation_risk"])  # fmt: skip
+    return (
+        row["sentiment"] in ROUTINE["sentiment"]
+        and row["priority"] in ROUTINE["priority"]
+        and not row["escalation_risk"]
+    )
 
 
 def fit_head(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> LinearHead:
@@ -195,8 +204,11 @@ def fit_head(x: np.ndarray, y: np.ndarray, c: float = 1.0) -> LinearHead:
         return LinearHead((classes[0],), np.zeros((1, x.shape[1]), np.float32), np.zeros(1, np.float32))
     model = LogisticRegression(C=c, max_iter=3000, class_weight="balanced")
     model.fit(x, y)
-    return LinearHead(tuple(str(k) for k in model.classes_), model.coef_.astype(np.float32),
-                      model.intercept_.astype(np.float32))  # fmt: skip
+    return LinearHead(
+        tuple(str(k) for k in model.classes_),
+        model.coef_.astype(np.float32),
+        model.intercept_.astype(np.float32),
+    )
 
 
 def out_of_fold(x: np.ndarray, ys: dict[str, np.ndarray], folds: int, seed: int, c: float) -> list[dict]:
@@ -229,15 +241,23 @@ def choose_gate(
     from src.graph.calibrate import fixed_sequence_threshold
 
     grid = list(grid) if grid is not None else [round(g, 3) for g in np.arange(0.995, 0.499, -0.005)]
-    row = fixed_sequence_threshold(scores, routine, target=target, alpha=alpha, min_support=min_support,
-                                   grid=grid)  # fmt: skip
+    row = fixed_sequence_threshold(
+        scores, routine, target=target, alpha=alpha, min_support=min_support, grid=grid
+    )
     gate = row["auto_resolve"]
     covered = int((scores > gate).sum()) if gate is not None else 0
-    return {"min_routine": 1.0 if gate is None else float(gate), "covered": covered,
-            "precision": row["precision"] if gate is not None else None,
-            "lower_bound": row["precision_lb"] if gate is not None else None,
-            "target": target, "alpha": alpha, "min_support": min_support, "n": int(len(scores)),
-            "coverage": covered / max(1, len(scores)), "stopped_at": row.get("stopped_at")}  # fmt: skip
+    return {
+        "min_routine": 1.0 if gate is None else float(gate),
+        "covered": covered,
+        "precision": row["precision"] if gate is not None else None,
+        "lower_bound": row["precision_lb"] if gate is not None else None,
+        "target": target,
+        "alpha": alpha,
+        "min_support": min_support,
+        "n": int(len(scores)),
+        "coverage": covered / max(1, len(scores)),
+        "stopped_at": row.get("stopped_at"),
+    }
 
 
 def field_agreement(truth: Sequence[dict[str, Any]], pred: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -251,8 +271,11 @@ def field_agreement(truth: Sequence[dict[str, Any]], pred: Sequence[dict[str, An
 
 def reading_labels(probs: dict[str, dict[str, float]]) -> dict[str, Any]:
     top = {name: max(p, key=lambda k: p[k]) for name, p in probs.items()}
-    return {"sentiment": top["sentiment"], "priority": top["priority"],
-            "escalation_risk": top["escalation_risk"] == "true"}  # fmt: skip
+    return {
+        "sentiment": top["sentiment"],
+        "priority": top["priority"],
+        "escalation_risk": top["escalation_risk"] == "true",
+    }
 
 
 def embed(texts: list[str], model: str | None = None) -> tuple[np.ndarray, str]:
@@ -304,8 +327,14 @@ def fit(
         "regularisation_c": c,
         "folds": folds,
     }
-    out = AnalysisHeads(heads=heads, min_routine=gate["min_routine"], embedding_model=model_id,
-                        dimension=int(x.shape[1]), version="", meta=meta)  # fmt: skip
+    out = AnalysisHeads(
+        heads=heads,
+        min_routine=gate["min_routine"],
+        embedding_model=model_id,
+        dimension=int(x.shape[1]),
+        version="",
+        meta=meta,
+    )
     return AnalysisHeads.from_json(out.to_json()), meta
 
 
@@ -313,59 +342,95 @@ def fit(
 def evaluate(
     heads: AnalysisHeads, rows: list[dict[str, Any]], provider: Any | None, *, progress: bool = True
 ) -> dict[str, Any]:
-    """Heads, LLM (optional) and the cascade the graph runs, against hand labels."""
-    from src.llm.analyze import analyze
+    """Heads alone, the LLM alone (optional) and the cascade the graph runs, against hand labels.
+
+    The cascade is exactly the graph's: heads when sure and no rule fired, heads + rules when a rule
+    fired (no LLM), otherwise rules + LLM raised by the heads and marked uncertain.
+    """
+    from src.llm.analyze import analyze_llm
     from src.llm.cascade import cascade_analyze
+    from src.llm.combine import combine
     from src.llm.injection import looks_like_injection
     from src.text.signals import escalation_signals
 
-    gold = [{"sentiment": r["sentiment"], "priority": r["priority"], "escalation_risk": r["escalation"]}
-            for r in rows]  # fmt: skip
+    gold = [
+        {"sentiment": r["sentiment"], "priority": r["priority"], "escalation_risk": r["escalation"]}
+        for r in rows
+    ]
     vectors, _ = embed([r["text"] for r in rows], heads.embedding_model)
     readings = heads.read_many(vectors)
     head_preds = [reading_labels(rd.probs) for rd in readings]
     llm_preds: list[dict[str, Any]] = []
     cascade_preds: list[dict[str, Any]] = []
-    llm_calls = 0
     per_ticket = []
-    for row, rd in tqdm(list(zip(rows, readings, strict=True)), desc="cascade", disable=not progress):
+    for i, (row, rd) in enumerate(
+        tqdm(list(zip(rows, readings, strict=True)), desc="cascade", disable=not progress)
+    ):
         text = _masked(row["text"])
         signals, injection = escalation_signals(text), looks_like_injection(text)
-        needs_llm = not rd.confident or bool(signals) or bool(injection)
-        llm_a = analyze(text, provider) if provider is not None else None
-        if needs_llm and llm_a is None:  # no LLM to ask: the graph would fail closed (escalate)
-            cascade = {"sentiment": None, "priority": None, "escalation_risk": True, "uncertain": True,
-                       "source": "needs-llm"}  # fmt: skip
-        else:
-            c = cascade_analyze(text, rd, heads.version, signals, injection, lambda a=llm_a: a)
-            cascade = {"sentiment": c.sentiment, "priority": c.priority, "escalation_risk": c.escalation_risk,
-                       "uncertain": c.uncertain, "source": c.source}  # fmt: skip
-        llm_calls += needs_llm
+        alone = analyze_llm(text, provider) if provider is not None else None
+        if alone is not None:
+            llm_preds.append(
+                {
+                    "sentiment": alone.sentiment,
+                    "priority": alone.priority,
+                    "escalation_risk": alone.escalation_risk,
+                }
+            )
+        called = [False]
+
+        def llm(a: Any = alone, s: Any = signals, j: Any = injection, flag: list = called) -> Any:
+            flag[0] = True
+            if a is None:
+                raise RuntimeError("no LLM to ask")
+            return combine(a, s, extra_signals=[f"prompt_injection:{n}" for n in j])
+
+        try:
+            c = cascade_analyze(text, rd, heads.version, signals, injection, llm)
+            cascade = {
+                "sentiment": c.sentiment,
+                "priority": c.priority,
+                "escalation_risk": c.escalation_risk,
+                "uncertain": c.uncertain,
+                "source": c.source,
+                "llm_called": called[0],
+            }
+        except RuntimeError:  # the graph fails closed: escalate
+            cascade = {
+                "sentiment": None,
+                "priority": None,
+                "escalation_risk": True,
+                "uncertain": True,
+                "source": "needs-llm",
+                "llm_called": True,
+            }
         cascade_preds.append(cascade)
-        if llm_a is not None:
-            llm_preds.append({"sentiment": llm_a.sentiment, "priority": llm_a.priority,
-                              "escalation_risk": llm_a.escalation_risk})  # fmt: skip
-        i = len(per_ticket)
-        per_ticket.append({"id": row["id"], "gold": gold[i], "routine": round(rd.routine, 4),
-                           "heads": head_preds[i], "cascade": cascade})  # fmt: skip
+        per_ticket.append(
+            {
+                "id": row["id"],
+                "gold": gold[i],
+                "routine": round(rd.routine, 4),
+                "heads": head_preds[i],
+                "llm": llm_preds[-1] if alone is not None else None,
+                "cascade": cascade,
+            }
+        )
     # what reaches a human: escalation flagged, or unsure (capped at suggest)
     human = [bool(c["escalation_risk"] or c["uncertain"]) for c in cascade_preds]
     esc = [bool(g["escalation_risk"]) for g in gold]
     report: dict[str, Any] = {
         "n": len(rows),
         "heads_vs_hand": field_agreement(gold, head_preds),
-        "cascade_vs_hand": field_agreement(
-            gold, [{**c, "escalation_risk": bool(c["escalation_risk"])} for c in cascade_preds]
-        ),
-        "cascade_llm_calls": llm_calls,
+        "cascade_vs_hand": field_agreement(gold, cascade_preds),
+        "cascade_llm_calls": sum(c["llm_called"] for c in cascade_preds),
         "cascade_hand_escalations_reaching_a_human": f"{sum(h for h, e in zip(human, esc, strict=True) if e)}"
         f"/{sum(esc)}",
         "heads_confident_share": round(sum(rd.confident for rd in readings) / max(1, len(readings)), 4),
         "per_ticket": per_ticket,
     }
     if llm_preds:
-        report["llm_vs_hand"] = field_agreement(gold, llm_preds)
-        report["heads_vs_llm"] = field_agreement(llm_preds, head_preds)
+        report["llm_alone_vs_hand"] = field_agreement(gold, llm_preds)
+        report["heads_vs_llm_alone"] = field_agreement(llm_preds, head_preds)
     return report
 
 
@@ -445,9 +510,13 @@ def main(argv: list[str] | None = None) -> int:
 
             provider = get_provider(settings, spec=args.llm)
         report = evaluate(heads, load_tickets(args.data), provider, progress=not args.no_progress)
-        report.update(heads=heads.version, heads_meta=heads.meta, data=str(args.data),
-                      llm=None if provider is None else f"{provider.name}:{provider.model}")  # fmt: skip
-        summary = {k: report[k] for k in report if k.endswith("_vs_hand") or k.endswith("_vs_llm")}
+        report.update(
+            heads=heads.version,
+            heads_meta=heads.meta,
+            data=str(args.data),
+            llm=None if provider is None else f"{provider.name}:{provider.model}",
+        )
+        summary = {k: report[k] for k in report if "_vs_" in k or k.startswith("cascade_")}
         print(json.dumps(summary, indent=1))
         if args.json:
             args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -104,3 +104,41 @@ def test_teacher_corpus_never_contains_benchmark_text(tmp_path: Path) -> None:
     texts = {r["text"] for r in rows}
     assert "where is my order" not in texts and "cancel my damn order" in texts and "refund please" in texts
     assert any(r["source"] == "bitext-offensive" for r in rows)
+
+
+def test_evaluate_reports_heads_llm_and_the_graphs_cascade(monkeypatch: pytest.MonkeyPatch) -> None:
+    from src.llm.heads import evaluate
+    from src.llm.providers.fake import FakeProvider
+
+    monkeypatch.setattr(heads_mod, "embed", _fake_embed)
+    heads, _ = fit(_rows(), target=0.9, folds=3)
+    hand = [
+        {
+            "id": "h1",
+            "text": "calm where is my order",
+            "sentiment": "neutral",
+            "priority": "P3",
+            "escalation": False,
+        },
+        {
+            "id": "h2",
+            "text": "ANGRY you are useless",
+            "sentiment": "angry",
+            "priority": "P2",
+            "escalation": True,
+        },
+        {
+            "id": "h3",
+            "text": "calm my lawyer will call",
+            "sentiment": "neutral",
+            "priority": "P2",
+            "escalation": True,
+        },
+    ]
+    calm = {"reason": "routine request", "sentiment": "neutral", "priority": "P3", "risk": False, "flags": []}
+    report = evaluate(heads, hand, FakeProvider(json_responses=calm), progress=False)
+    sources = [t["cascade"]["source"] for t in report["per_ticket"]]
+    assert sources == ["heads", "heads+llm", "heads+rules"]  # sure / unsure / a rule fired
+    assert report["cascade_llm_calls"] == 1
+    assert report["cascade_hand_escalations_reaching_a_human"] == "2/2"
+    assert report["llm_alone_vs_hand"]["n"] == 3 and "heads_vs_llm_alone" in report

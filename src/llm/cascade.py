@@ -37,11 +37,13 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "priority": PRIORITY_ORDER,
     "escalation_risk": ("false", "true"),
 }
-# What a routine ticket looks like on each head (the only reading the heads may give on their own).
-ROUTINE: dict[str, frozenset[str]] = {
-    "sentiment": frozenset({"neutral", "positive"}),
-    "priority": frozenset({"P3", "P4"}),
-    "escalation_risk": frozenset({"false"}),
+# The readings that change a route (escalation risk -> escalate, angry -> suggest, P1 -> escalate).
+# "Routine" for the gate means none of them: frustrated or P2 only lower the score a little and the
+# heads may say so themselves; a route-changing reading always goes past the LLM (and the rules).
+ROUTE_CHANGING: dict[str, frozenset[str]] = {
+    "sentiment": frozenset({"angry"}),
+    "priority": frozenset({"P1"}),
+    "escalation_risk": frozenset({"true"}),
 }
 
 
@@ -92,16 +94,16 @@ class HeadsReading:
     routine: float  # min over heads of the probability mass on the routine values
     confident: bool  # routine > the gate: the heads may answer without the LLM
 
-    def top(self, name: str, within: frozenset[str] | None = None) -> str:
-        """Most likely value of head ``name`` (optionally among ``within`` only)."""
+    def top(self, name: str, without: frozenset[str] = frozenset()) -> str:
+        """Most likely value of head ``name`` (optionally leaving out ``without``)."""
         p = self.probs[name]
-        keys = [k for k in p if within is None or k in within] or list(p)
+        keys = [k for k in p if k not in without] or list(p)
         return max(keys, key=lambda k: p[k])
 
 
 def routine_score(probs: Mapping[str, Mapping[str, float]]) -> float:
-    """Probability mass the heads put on 'routine', taking the least sure head."""
-    return float(min(sum(p.get(v, 0.0) for v in ROUTINE[name]) for name, p in probs.items()))
+    """How sure the heads are that no reading would change the route (the least sure head decides)."""
+    return float(min(1.0 - sum(p.get(v, 0.0) for v in ROUTE_CHANGING[name]) for name, p in probs.items()))
 
 
 @dataclass(frozen=True)
@@ -190,9 +192,9 @@ class AnalysisHeads:
 
 
 def heads_analysis(text: str, reading: HeadsReading, version: str) -> Analysis:
-    """The heads' own Analysis for a ticket they are confident is routine (no LLM call)."""
-    sentiment = reading.top("sentiment", ROUTINE["sentiment"])
-    priority = reading.top("priority", ROUTINE["priority"])
+    """The heads' own Analysis for a ticket they are sure no reading would re-route (no LLM call)."""
+    sentiment = reading.top("sentiment", ROUTE_CHANGING["sentiment"])
+    priority = reading.top("priority", ROUTE_CHANGING["priority"])
     risk = reading.probs["escalation_risk"].get("true", 0.0)
     return Analysis(
         sentiment=sentiment,  # type: ignore[arg-type]

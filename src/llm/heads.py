@@ -192,7 +192,7 @@ def is_routine(row: dict[str, Any]) -> bool:
     return not row["escalation_risk"] and row["sentiment"] != "angry" and row["priority"] != "P1"
 
 
-def fit_head(x: np.ndarray, y: np.ndarray, c: float = 10.0) -> LinearHead:
+def fit_head(x: np.ndarray, y: np.ndarray, c: float = 3.0) -> LinearHead:
     from sklearn.linear_model import LogisticRegression
 
     classes = sorted(set(y.tolist()))
@@ -236,7 +236,7 @@ def choose_gate(
     """
     from src.graph.calibrate import fixed_sequence_threshold
 
-    grid = list(grid) if grid is not None else [round(g, 3) for g in np.arange(0.995, 0.499, -0.005)]
+    grid = list(grid) if grid is not None else [round(g, 3) for g in np.arange(0.99, 0.499, -0.01)]
     row = fixed_sequence_threshold(
         scores, routine, target=target, alpha=alpha, min_support=min_support, grid=grid
     )
@@ -287,7 +287,7 @@ def fit(
     target: float,
     folds: int = 5,
     seed: int = 7,
-    c: float = 10.0,
+    c: float = 3.0,
     embedding_model: str | None = None,
 ) -> tuple[AnalysisHeads, dict[str, Any]]:
     """Heads on all reliable teacher rows + the gate from out-of-fold predictions."""
@@ -459,11 +459,11 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument(
         "--target",
         type=float,
-        default=0.90,
+        default=0.85,
         help="lower 95%% bound of 'the teacher's reading would not change the route' among tickets the heads "
         "answer alone",
     )
-    f.add_argument("--c", type=float, default=10.0, help="inverse L2 regularisation of the heads")
+    f.add_argument("--c", type=float, default=3.0, help="inverse L2 regularisation of the heads")
     ev = sub.add_parser("evaluate", help="heads / LLM / cascade vs the hand-labelled set")
     ev.add_argument("--heads", type=Path, default=DEFAULT_HEADS)
     ev.add_argument("--data", type=Path, default=HAND_LABELLED)

@@ -275,7 +275,7 @@ def regenerate(model: Path, out: Path, *, test: str | None = None, bench: bool =
     from src.classifier.evaluate import evaluate_bundle
     from src.classifier.model_card import write_model_card
     from src.config import get_settings
-    from src.graph.calibrate import DEFAULT_OOD_SCORE, calibrate_bundle, write_reports
+    from src.graph.calibrate import DEFAULT_OOD_SCORE, MIN_INTENT_SUPPORT, calibrate_bundle, write_reports
     from src.system_info import git_commit
 
     meta = load_bundle_meta(model)
@@ -302,6 +302,7 @@ def regenerate(model: Path, out: Path, *, test: str | None = None, bench: bool =
         target=recorded.get("target_precision", settings.calibration_target_precision),
         alpha=recorded.get("alpha", 0.05),
         min_support=recorded.get("min_support", settings.calibration_min_support),
+        min_intent_support=recorded.get("min_intent_support") or MIN_INTENT_SUPPORT,
         floor=recorded.get("floor", settings.auto_threshold), scope=recorded.get("scope", "pooled"),
         ood_score=(thresholds.get("ood") or {}).get("score", DEFAULT_OOD_SCORE),
         ood_tpr=(thresholds.get("ood") or {}).get("tpr"), dry_run=True, progress=progress, settings=settings,

@@ -55,7 +55,11 @@ import numpy as np
 from src.classifier.metrics import clopper_pearson_lower, expected_calibration_error, reliability_table
 
 GRID_SIZE = 200
-DEFAULT_OOD_SCORE = "relative_mahalanobis"  # best out-of-scope AUROC on CLINC150 (reports/classifier/RUNS.md)
+# best out-of-scope AUROC and FPR at 95% TPR on CLINC150 (reports/classifier/RUNS.md)
+DEFAULT_OOD_SCORE = "mahalanobis"
+# pooled scope: an intent needs this many calibration predictions to share the global threshold (a
+# rule on counts only; the bound itself is on all auto-resolved tickets together)
+MIN_INTENT_SUPPORT = 5
 TOP_EXPONENT = -5.0  # the grid starts at 1 - 1e-5
 METHOD = "fixed-sequence test (Learn-then-Test), top-down, one-sided exact Clopper–Pearson"
 REFUSED_SPLITS = {
@@ -154,6 +158,7 @@ def calibrate(
     floor: float = 0.0,
     scope: str = "pooled",
     grid_size: int = GRID_SIZE,
+    min_intent_support: int = MIN_INTENT_SUPPORT,
 ) -> dict[str, Any]:
     """Thresholds per intent (pooled or per-intent scope) + per-class reliability tables (pure).
 
@@ -169,8 +174,8 @@ def calibrate(
     per_intent: dict[str, dict[str, Any]] = {}
     result: dict[str, Any] = {
         "method": METHOD, "scope": scope, "target_precision": target, "alpha": alpha,
-        "min_support": min_support, "floor": floor, "grid": {"size": len(grid), "top": float(grid[0]),
-                                                             "bottom": float(grid[-1])},
+        "min_support": min_support, "min_intent_support": min_intent_support, "floor": floor,
+        "grid": {"size": len(grid), "top": float(grid[0]), "bottom": float(grid[-1])},
         "n": len(conf), "accuracy": float(hit.mean()) if len(hit) else None,
         "ece": expected_calibration_error(conf.tolist(), hit.tolist()) if len(hit) else None,
         "reliability": {label: _reliability(conf[m], hit[m]) for label, m in masks.items()},
@@ -188,7 +193,7 @@ def calibrate(
             per_intent[label] = row
         return {**result, "per_intent": per_intent, "global_threshold": None, "pooled": None}
 
-    eligible = {label for label, m in masks.items() if int(m.sum()) >= min_support}
+    eligible = {label for label, m in masks.items() if int(m.sum()) >= min_intent_support}
     pool = np.isin(y_pred_a, sorted(eligible)) if eligible else np.zeros(len(conf), dtype=bool)
     pooled = fixed_sequence_threshold(conf[pool], hit[pool], target=target, alpha=alpha,
                                       min_support=min_support, grid=grid)
@@ -197,7 +202,7 @@ def calibrate(
     for label, m in masks.items():
         row = _stats(conf[m], hit[m], at, alpha)
         if label not in eligible:
-            why = f"only {int(m.sum())} calibration predictions (< {min_support})"
+            why = f"only {int(m.sum())} calibration predictions (< {min_intent_support})"
             row.update(auto_resolve=None, why=why)
         elif t is None:
             row.update(auto_resolve=None, why="no global threshold passed the test")
@@ -248,6 +253,7 @@ def thresholds_for_bundle(result: dict[str, Any], current: dict[str, Any], *,
             "target_precision": result["target_precision"],
             "alpha": result["alpha"],
             "min_support": result["min_support"],
+            "min_intent_support": result.get("min_intent_support"),
             "scope": result["scope"],
             "floor": result["floor"],
             "global_threshold": global_t,
@@ -267,7 +273,8 @@ def _fmt(x: float | None, nd: int = 4) -> str:
 
 def _rule_lines(result: dict[str, Any]) -> list[str]:
     lines = [f"- method: {result['method']}; target precision {result['target_precision']}, alpha "
-             f"{result['alpha']}, min support {result['min_support']}, grid {result['grid']['size']} "
+             f"{result['alpha']}, min support {result['min_support']} (per intent "
+             f"{result.get('min_intent_support', '-')}), grid {result['grid']['size']} "
              f"thresholds from {result['grid']['top']:.6f} down to {result['grid']['bottom']:.4f} (floor)",
              f"- what holds: {guarantee_text(result)}"]
     pooled = result.get("pooled")
@@ -363,6 +370,7 @@ def calibrate_bundle(
     min_support: int,
     floor: float,
     scope: str = "pooled",
+    min_intent_support: int = MIN_INTENT_SUPPORT,
     temperature_rule: str | None = None,
     ood_score: str | None = None,
     ood_tpr: float | None = None,
@@ -410,7 +418,8 @@ def calibrate_bundle(
     probs = softmax(logits, temperature)
     pred = [clf.labels[i] for i in probs.argmax(axis=1)]
     result = calibrate(clf.labels, labels_true, pred, probs.max(axis=1).tolist(), target=target, alpha=alpha,
-                       min_support=min_support, floor=floor, scope=scope)
+                       min_support=min_support, floor=floor, scope=scope,
+                       min_intent_support=min_intent_support)
     hw = hardware_info()
     ood = _ood_guard(clf, logits, embeddings, temperature, ood_score, ood_tpr)
     result.update(data=description, n_dropped=view.n_dropped, temperature=temperature, ood=ood,
@@ -473,6 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--alpha", type=float, default=0.05, help="one-sided error level of the test")
     p.add_argument("--min-support", type=int, default=settings.calibration_min_support,
                    help="fewest calibration tickets above a threshold (and per intent) to test it")
+    p.add_argument("--min-intent-support", type=int, default=MIN_INTENT_SUPPORT,
+                   help="pooled scope: fewest calibration predictions of an intent for it to auto-resolve")
     p.add_argument("--floor", type=float, default=settings.auto_threshold,
                    help="no threshold below this (default: TRIAGE_AUTO_THRESHOLD)")
     p.add_argument("--scope", choices=["pooled", "per-intent"], default="pooled",
@@ -505,7 +516,8 @@ def main(argv: list[str] | None = None) -> int:
         result, version = calibrate_bundle(
             args.model, texts, y_true, description=description, target=args.target, alpha=args.alpha,
             min_support=args.min_support, floor=args.floor, scope=args.scope,
-            temperature_rule=args.fit_temperature, dry_run=args.dry_run, progress=not args.no_progress,
+            min_intent_support=args.min_intent_support, temperature_rule=args.fit_temperature,
+            dry_run=args.dry_run, progress=not args.no_progress,
             ood_score=None if args.ood_score == "none" else args.ood_score, ood_tpr=args.ood_tpr,
         )
     except (BundleError, DataError, ValueError, OSError) as exc:

@@ -62,7 +62,7 @@ def test_perfect_but_small_evidence_never_auto_resolves() -> None:
 
 def _pooled_case() -> tuple[list[str], list[str], list[float]]:
     """Intents a..f, 100 calibration tickets each, all correct at 0.97; 'f' also has 15 wrong at 0.90;
-    'g' only 10 calibration predictions."""
+    'g' only 4 calibration predictions."""
     y_true, y_pred, conf = [], [], []
     for label in "abcdef":
         y_true += [label] * 100
@@ -71,9 +71,9 @@ def _pooled_case() -> tuple[list[str], list[str], list[float]]:
     y_true += ["a"] * 15
     y_pred += ["f"] * 15
     conf += [0.90] * 15
-    y_true += ["g"] * 10
-    y_pred += ["g"] * 10
-    conf += [0.99] * 10
+    y_true += ["g"] * 4
+    y_pred += ["g"] * 4
+    conf += [0.99] * 4
     return y_true, y_pred, conf
 
 
@@ -84,7 +84,7 @@ def test_pooled_bound_and_per_intent_numbers_at_that_threshold() -> None:
     assert 0.90 <= t < 0.97  # the 15 mistakes at 0.90 stop the downward search
     per = res["per_intent"]
     assert all(per[x]["auto_resolve"] == t for x in "abcdef")
-    assert per["g"]["auto_resolve"] is None and "only 10" in per["g"]["why"]  # ineligible: too few
+    assert per["g"]["auto_resolve"] is None and "only 4" in per["g"]["why"]  # ineligible: too few (< 5)
     # per-intent rows describe the set above *their* threshold, not another one's
     assert per["f"]["support"] == 100 and per["f"]["correct"] == 100
     assert res["pooled"]["support"] == 600 and res["pooled"]["precision_lb"] >= 0.98

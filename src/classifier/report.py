@@ -205,7 +205,8 @@ def render_markdown(result: dict, title: str = "") -> str:
     ctx = result.get("context") or {}
     for key in ("data", "model", "bundle_version", "backend", "command", "commit"):
         if ctx.get(key):
-            lines.append(f"- {key}: `{ctx[key]}`")
+            value = str(ctx[key])
+            lines.append(f"- {key}: {value if '`' in value else f'`{value}`'}")
     if ctx.get("hardware"):
         hw = ctx["hardware"]
         lines.append(f"- hardware: {hw.get('cpu')} ({hw.get('cpu_count')} CPUs, torch threads "
@@ -223,9 +224,13 @@ def render_markdown(result: dict, title: str = "") -> str:
         f"| ECE before / after ({result['n_bins']} bins) | {_fmt(result['ece_before'])} / "
         f"{_fmt(result['ece_after'])} |",
         f"| NLL before / after | {_fmt(result['nll_before'])} / {_fmt(result['nll_after'])} |",
-        f"| coverage at confidence >= {result['threshold']} | "
+        f"| coverage at confidence >= {result['threshold']:.6g} | "
         f"{_fmt(result['in_scope_at_threshold']['coverage'])} (accuracy "
         f"{_fmt(result['in_scope_at_threshold']['accuracy'])}) |",
+        *([f"| ... of which pass the out-of-distribution guard | "
+           f"{result['in_scope_at_threshold']['n_above_passing_guard']} of "
+           f"{result['in_scope_at_threshold']['n_above']} |"]
+          if "n_above_passing_guard" in result["in_scope_at_threshold"] else []),
         "",
         f"**Gates: {'PASS' if g['passed'] else 'FAIL'}** ({g['config']})",
     ]
@@ -237,7 +242,7 @@ def render_markdown(result: dict, title: str = "") -> str:
             "## Out-of-scope rows",
             f"{o['n']} rows with labels the model does not know ({o['labels']}).",
             f"{o['above_threshold']} out-of-scope rows ({_fmt(o['above_threshold_rate'])}) reach confidence "
-            f">= {result['threshold']} (they would be auto-resolved as some intent without another guard).",
+            f">= {result['threshold']:.6g} (auto-resolved as some intent unless another guard stops them).",
         ]
         if o.get("guard"):
             g = o["guard"]
@@ -247,6 +252,12 @@ def render_markdown(result: dict, title: str = "") -> str:
         lines += ["", "| score (higher = out of scope) | AUROC | FPR at 95% TPR |", "|---|---|---|"]
         for name, m in (o.get("scores") or {}).items():
             lines.append(f"| {name} | {_fmt(m['auroc'])} | {_fmt(m['fpr_at_95_tpr'])} |")
+    if result.get("without_overlap"):
+        w = result["without_overlap"]
+        rest = (f"; without them: n {w['n_test']}, accuracy {_fmt(w['accuracy'])}, macro-F1 "
+                f"{_fmt(w['macro_f1'])}." if "accuracy" in w else ".")
+        lines += ["", f"{w['n_overlapping_rows']} rows are near twins of rows the model was trained, "
+                  f"validated or calibrated on{rest}"]
     lines += ["", "## Per class", "", "| class | precision | recall | F1 | support |"]
     lines.append("|---|---|---|---|---|")
     for lab, row in sorted(result["per_class"].items(), key=lambda kv: (kv[1]["f1"], kv[0])):

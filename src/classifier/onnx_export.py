@@ -178,10 +178,15 @@ def rebuild(merged: Any, tokenizer: Any, names: list[str], out_path: Path, *, mo
             opset: int = ONNX_OPSET) -> Path:
     """Re-create the int8 graph of a bundle shipped without it (checked by the caller against the
     bundle's reference logits before serving)."""
+    import os
+
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as tmp:
         fp32 = Path(tmp) / "model.fp32.onnx"
         _export_fp32(merged, tokenizer, names, fp32, opset)
         _quantize(fp32, Path(tmp) / "model.int8.onnx", per_channel=mode == "per_channel")
-        shutil.move(str(Path(tmp) / "model.int8.onnx"), out_path)
+        # same-directory temp file + rename: another process never sees a half-written graph
+        staged = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
+        shutil.copyfile(Path(tmp) / "model.int8.onnx", staged)
+        os.replace(staged, out_path)
     return out_path

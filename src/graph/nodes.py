@@ -145,7 +145,7 @@ def _heads_reading(deps: Deps, text: str) -> Any | None:
     if deps.heads is None or embed is None:
         return None
     try:
-        return deps.heads.read(embed(text))
+        return deps.heads.read(embed(text), text)
     except Exception:  # noqa: BLE001 - no embedding (retrieval down) just means the LLM reads it
         return None
 

@@ -101,6 +101,14 @@ class HeadsReading:
         return max(keys, key=lambda k: p[k])
 
 
+def lexical(text: str | Sequence[str], n_features: int) -> np.ndarray:
+    """Hashed lower-cased word counts, L2-normalised (stateless: nothing to store but the width)."""
+    from sklearn.feature_extraction.text import HashingVectorizer
+
+    hv = HashingVectorizer(n_features=n_features, alternate_sign=False, norm="l2", lowercase=True)
+    return hv.transform([text] if isinstance(text, str) else list(text)).toarray().astype(np.float32)
+
+
 def routine_score(probs: Mapping[str, Mapping[str, float]]) -> float:
     """How sure the heads are that no reading would change the route (the least sure head decides)."""
     return float(min(1.0 - sum(p.get(v, 0.0) for v in ROUTE_CHANGING[name]) for name, p in probs.items()))
@@ -113,14 +121,23 @@ class AnalysisHeads:
     heads: dict[str, LinearHead]
     min_routine: float
     embedding_model: str
-    dimension: int
+    dimension: int  # of the sentence embedding
     version: str
     meta: dict[str, Any] = field(default_factory=dict)
+    lexical_features: int = 0  # hashed word features beside the embedding (0: none)
 
-    def read(self, vector: np.ndarray) -> HeadsReading:
+    def features(self, vector: np.ndarray, text: str = "") -> np.ndarray:
+        """The heads' input: the embedding, plus hashed words (an embedding hears topic, not tone:
+        "a damn new shipping address" embeds next to "a new shipping address")."""
         x = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         if x.shape[1] != self.dimension:
             raise HeadsError(f"embedding has {x.shape[1]} dimensions, the heads expect {self.dimension}")
+        if self.lexical_features:
+            x = np.hstack([x, lexical(text, self.lexical_features)])
+        return x
+
+    def read(self, vector: np.ndarray, text: str = "") -> HeadsReading:
+        x = self.features(vector, text)
         probs = {
             name: {c: float(p) for c, p in zip(head.classes, head.proba(x)[0], strict=True)}
             for name, head in self.heads.items()
@@ -128,14 +145,16 @@ class AnalysisHeads:
         score = routine_score(probs)
         return HeadsReading(probs=probs, routine=score, confident=score > self.min_routine)
 
-    def read_many(self, vectors: np.ndarray) -> list[HeadsReading]:
-        return [self.read(v) for v in np.asarray(vectors)]
+    def read_many(self, vectors: np.ndarray, texts: Sequence[str] | None = None) -> list[HeadsReading]:
+        texts = list(texts) if texts is not None else [""] * len(vectors)
+        return [self.read(v, t) for v, t in zip(np.asarray(vectors), texts, strict=True)]
 
     def to_json(self) -> dict[str, Any]:
         body = {
             "format": "triage-analysis-heads/1",
             "embedding_model": self.embedding_model,
             "dimension": self.dimension,
+            "lexical_features": self.lexical_features,
             "min_routine": self.min_routine,
             "heads": {name: head.to_json() for name, head in self.heads.items()},
             "meta": self.meta,
@@ -156,8 +175,9 @@ class AnalysisHeads:
         if set(heads) != set(FIELDS):
             raise HeadsError(f"heads {sorted(heads)} != {sorted(FIELDS)}")
         dims = {h.coef.shape[1] for h in heads.values()}
-        if dims != {int(data["dimension"])}:
-            raise HeadsError(f"head dimensions {sorted(dims)} != declared {data['dimension']}")
+        width = int(data["dimension"]) + int(data.get("lexical_features", 0))
+        if dims != {width}:
+            raise HeadsError(f"head dimensions {sorted(dims)} != declared {width}")
         gate = float(data["min_routine"])
         if not 0.5 <= gate <= 1.0:
             raise HeadsError(f"gate min_routine={gate} outside [0.5, 1]")
@@ -168,6 +188,7 @@ class AnalysisHeads:
             dimension=int(data["dimension"]),
             version=str(data.get("version", "heads-?")),
             meta=dict(data.get("meta") or {}),
+            lexical_features=int(data.get("lexical_features", 0)),
         )
 
     @classmethod

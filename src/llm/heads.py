@@ -31,7 +31,7 @@ import numpy as np
 from tqdm import tqdm
 
 from src.config import PROJECT_ROOT, SHARED_DATA, get_settings
-from src.llm.cascade import FIELDS, AnalysisHeads, LinearHead, routine_score
+from src.llm.cascade import FIELDS, AnalysisHeads, LinearHead, lexical, routine_score
 
 BITEXT = SHARED_DATA / "bitext-customer-support"
 DEFAULT_SOURCES = {
@@ -289,12 +289,16 @@ def fit(
     seed: int = 7,
     c: float = 3.0,
     embedding_model: str | None = None,
+    lexical_features: int = 1024,
 ) -> tuple[AnalysisHeads, dict[str, Any]]:
     """Heads on all reliable teacher rows + the gate from out-of-fold predictions."""
     rows = list({r["id"]: r for r in rows if r.get("reliable") and r.get("error") is None}.values())
     if len(rows) < 50:
         raise ValueError(f"only {len(rows)} reliable teacher labels: label more tickets first")
-    x, model_id = embed([r["text"] for r in rows], embedding_model)
+    vectors, model_id = embed([r["text"] for r in rows], embedding_model)
+    x = vectors
+    if lexical_features:
+        x = np.hstack([vectors, lexical([_masked(r["text"]) for r in rows], lexical_features)])
     ys = targets(rows)
     oof = out_of_fold(x, ys, folds, seed, c)
     scores = np.array([routine_score(p) for p in oof])
@@ -321,15 +325,17 @@ def fit(
         "gate": gate,
         "out_of_fold_agreement_with_teacher": field_agreement(rows, [reading_labels(p) for p in oof]),
         "regularisation_c": c,
+        "features": f"sentence embedding ({model_id}) + {lexical_features} hashed words",
         "folds": folds,
     }
     out = AnalysisHeads(
         heads=heads,
         min_routine=gate["min_routine"],
         embedding_model=model_id,
-        dimension=int(x.shape[1]),
+        dimension=int(vectors.shape[1]),
         version="",
         meta=meta,
+        lexical_features=lexical_features,
     )
     return AnalysisHeads.from_json(out.to_json()), meta
 
@@ -354,7 +360,7 @@ def evaluate(
         for r in rows
     ]
     vectors, _ = embed([r["text"] for r in rows], heads.embedding_model)
-    readings = heads.read_many(vectors)
+    readings = heads.read_many(vectors, [_masked(r["text"]) for r in rows])
     head_preds = [reading_labels(rd.probs) for rd in readings]
     llm_preds: list[dict[str, Any]] = []
     cascade_preds: list[dict[str, Any]] = []

@@ -149,6 +149,12 @@ class Settings(BaseSettings):
     outbox_dir: Path = Path("data/outbox")
     database_pool_size: int = 10  # Postgres connections per pool (audit, checkpoints, ticket locks)
     retention_days: int = 90  # raw ticket text + PII maps of finished tickets are purged after this
+    # SQLite audit/intake file: "full" = a commit is on disk (fsync, shared by concurrent commits) before
+    # it returns; "normal" = no fsync (survives a killed process, not a power loss). docs/reliability.md
+    sqlite_synchronous: Literal["full", "normal"] = "full"
+    # graph checkpoints: "sync" = before every step, "exit" = when the run pauses or ends, "auto" = sync
+    # with an LLM (a crash does not pay for its calls twice), exit without one. docs/reliability.md
+    graph_durability: Literal["auto", "sync", "exit"] = "auto"
 
     # --- tracing -------------------------------------------------------------------------
     langsmith_tracing: bool = Field(

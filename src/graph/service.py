@@ -6,8 +6,11 @@ Guarantees (each pinned by a test in tests/graph):
   a fresh id, so two customers are never merged; a retry with the same source id is the same ticket.
 - Exactly one decision: the audit row is the completion marker. ``run`` on a ticket whose graph
   stopped part-way (a crash at any node boundary) continues it from the checkpoint; a ticket that
-  is decided returns the stored view (``duplicate: true``); checkpoints are written synchronously so
-  no node before ``audit`` can re-run after the decision was written.
+  is decided returns the stored view (``duplicate: true``). No node before ``audit`` re-runs once the
+  decision is written: a checkpoint that is behind the audit row (not written yet, or rolled back by
+  a power loss) is replaced by the row's decision. Checkpoints are written before every step when an
+  LLM is configured (a crash never pays for a call twice) and only when the run pauses or ends
+  without one (``Settings.graph_durability``): then a crash re-runs the cheap, deterministic steps.
 - One at a time: a per-ticket lock (Postgres advisory lock / lock file) means two runs or resumes of
   the same ticket never both execute; the loser gets ``status: processing, busy: true`` from ``run``
   and ``TicketBusy`` from ``resume``.
@@ -241,6 +244,29 @@ def _decided_elsewhere(row: dict[str, Any] | None, values: dict[str, Any]) -> bo
     return row is not None and row.get("trace_id") != values.get("trace_id")
 
 
+PRE_AUDIT = frozenset({"preprocess", "classify", "analyze", "retrieve", "draft", "score", "route"})
+
+
+def _pending_nodes(snap: Any) -> set[str]:
+    return {t.name for t in getattr(snap, "tasks", ()) or ()} | set(getattr(snap, "next", ()) or ())
+
+
+def _behind_row(snap: Any, row: dict[str, Any] | None) -> bool:
+    """The checkpoint says less than the audit row: the graph has yet to run a step before ``audit``
+    although the decision is written, or waits for a reviewer whose completing action is recorded.
+
+    Possible when checkpoints are written only at exit (a process killed between the audit write and
+    the exit) or were rolled back by a power loss (checkpoints are not fsynced per write). The audit
+    row is the record: re-running the steps before it could decide differently (an LLM), and a
+    second reviewer action would be recorded twice.
+    """
+    if row is None or not snap.values:
+        return False
+    if getattr(snap, "interrupts", None):
+        return row.get("status") == "completed"
+    return bool(_pending_nodes(snap) & PRE_AUDIT)
+
+
 def _busy(ticket_id: str) -> dict[str, Any]:
     return {"ticket_id": ticket_id, "status": "processing", "busy": True, "route": None,
             "reasons": ["this ticket is being processed by another worker right now"]}  # fmt: skip
@@ -297,15 +323,28 @@ class TriageService:
             },
         }
 
+    @property
+    def durability(self) -> str:
+        """When checkpoints are written: ``sync`` (before every step) or ``exit`` (pause or end).
+
+        ``auto``: sync while an LLM provider is configured, so a crash never pays for a call twice;
+        exit without one (the classifier-only fast path), where re-running a step is cheap and gives
+        the same result, and one checkpoint per run instead of one per step is most of the graph's cost.
+        Either way the audit row is the completion marker (see ``_behind_row``).
+        """
+        mode = self.settings.graph_durability
+        if mode == "auto":
+            return "sync" if self.deps.provider is not None else "exit"
+        return mode
+
     def _invoke(
         self, payload: Any, thread_id: str, extra: dict[str, Any], run_id: uuid.UUID | None = None
     ) -> Any:
-        """Run the graph; checkpoints are written before the next step starts (``durability="sync"``),
-        so after a crash no step before ``audit`` re-runs once the decision is written."""
+        """Run the graph with checkpoints written as ``durability`` says."""
         run_id = run_id or uuid.uuid4()
         with tracing_scope(self.settings):
             return self.graph.invoke(
-                payload, self._config(thread_id, run_id, extra), version="v2", durability="sync"
+                payload, self._config(thread_id, run_id, extra), version="v2", durability=self.durability
             )
 
     def _snapshot(self, thread_id: str) -> Any:
@@ -393,8 +432,9 @@ class TriageService:
                 self._view(result.value, result.interrupts, thread_id))
             view["duplicate"] = True
             return view
-        if unfinished and _decided_elsewhere(row, values):
-            # the direct fallback audited this ticket while its graph was half-run: end where the row says
+        if unfinished and (_decided_elsewhere(row, values) or _behind_row(snap, row)):
+            # the ticket is audited but its graph is half-run before the audit (the direct fallback
+            # wrote the row, or the checkpoint is behind it): end where the row says
             try:
                 result = self._restore(thread_id, row)  # type: ignore[arg-type]
             except Exception as exc:  # noqa: BLE001
@@ -403,6 +443,8 @@ class TriageService:
             view["duplicate"] = True
             return view
         if values and not unfinished:
+            if _behind_row(snap, row):  # a reviewer completed it; the paused checkpoint is stale
+                return {**row_view(row, self._private(thread_id)), "duplicate": True}  # type: ignore[arg-type]
             if row is None:
                 self._ensure_audited(values)  # the earlier write was lost: the marker must exist
             view = self._view(values, interrupts, thread_id)
@@ -466,7 +508,7 @@ class TriageService:
                 snap = self._snapshot(thread_id)
             elif _unfinished(snap):  # died before the review: finish it (as the audit row says, if any)
                 row = self._row(thread_id)
-                if _decided_elsewhere(row, snap.values):
+                if _decided_elsewhere(row, snap.values) or _behind_row(snap, row):
                     self._restore(thread_id, row)  # type: ignore[arg-type]
                 else:
                     self._invoke(None, thread_id, {"continued": True})
@@ -475,6 +517,9 @@ class TriageService:
                 view = self._view(snap.values, None, thread_id)
                 view["duplicate"] = True  # already completed: a replayed resume changes nothing
                 return view
+            row = self._row(thread_id)
+            if _behind_row(snap, row):  # completed by a reviewer, the checkpoint rolled back: record nothing
+                return {**row_view(row, self._private(thread_id)), "duplicate": True}  # type: ignore[arg-type]
             value = act.model_dump(mode="json")
             if value.get("text"):  # the state keeps text masked; the reviewer's copy is re-masked
                 value["text"] = remask(value["text"], (self._private(thread_id) or {}).get("pii_map") or {})
@@ -502,7 +547,7 @@ class TriageService:
             if row is None:
                 raise
             return row_view(row, self._private(thread_id))
-        if snap.values:
+        if snap.values and not _behind_row(snap, row):
             interrupts = getattr(snap, "interrupts", None)
             view = self._view(snap.values, interrupts, thread_id)
             if _unfinished(snap):

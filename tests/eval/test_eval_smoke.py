@@ -134,7 +134,9 @@ def test_smoke_limit_20_with_smollm2(tiny_bundle: Path, isolated_settings: Path)
     assert main(argv) == 0
 
     report = json.loads((out / "benchmark.json").read_text())
-    assert report["run"]["models"]["llm"] == "local:smollm2"
+    # the provider name, then the model file it resolved to and its checksum (which weights answered)
+    assert report["run"]["models"]["llm"].startswith("local:smollm2 = SmolLM2-135M-Instruct")
+    assert "sha256" in report["run"]["models"]["llm"]
     assert report["run"]["data"]["n_tickets"] == 20 and report["run"]["partial"] is False
     for name in ("zero-shot", "classifier-only"):
         block = report["systems"][name]

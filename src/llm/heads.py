@@ -154,11 +154,25 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _labelled(paths: Sequence[Path]) -> set[str]:
+    return {r["id"] for path in paths for r in read_jsonl(path) if r.get("error") is None}
+
+
 def label(
-    corpus: list[dict[str, str]], provider: Any, out: Path, *, progress: bool = True, order_seed: int = 0
+    corpus: list[dict[str, str]],
+    provider: Any,
+    out: Path,
+    *,
+    progress: bool = True,
+    order_seed: int = 0,
+    others: Sequence[Path] = (),
 ) -> int:
-    """Label what ``out`` does not have yet (resumable); returns how many were labelled now."""
-    done = {r["id"] for r in read_jsonl(out) if r.get("error") is None}
+    """Label what ``out`` does not have yet (resumable); returns how many were labelled now.
+
+    ``others``: output files of parallel labelling processes; a ticket one of them has labelled by the
+    time this process reaches it is skipped (re-read every few tickets), so two processes split the work.
+    """
+    done = _labelled([out, *others])
     todo = [r for r in corpus if r["id"] not in done]
     # seeded shuffle, then sources interleaved by weight (2 Bitext : 1 CFPB : 1 offensive : 0.5 CLINC),
     # so a run stopped early already has the rarer risky kinds beside the routine ones
@@ -171,10 +185,16 @@ def label(
     todo = [r for _, r in sorted(zip(order, todo, strict=True), key=lambda x: x[0])]
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("a", encoding="utf-8") as fh:
-        for row in tqdm(todo, desc=f"teacher {provider.model}", disable=not progress):
+        n = 0
+        for i, row in enumerate(tqdm(todo, desc=f"teacher {provider.model}", disable=not progress)):
+            if others and i % 5 == 0:
+                done = _labelled(others)
+            if row["id"] in done:
+                continue
             fh.write(json.dumps(teacher_row(row, provider), ensure_ascii=False) + "\n")
             fh.flush()
-    return len(todo)
+            n += 1
+    return n
 
 
 # ------------------------------------------------------------------------------------------ fit
@@ -458,6 +478,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=0,
         help="labelling order (a second process with another seed and --out labels other tickets first)",
     )
+    lab.add_argument(
+        "--others",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="output files of parallel labelling processes: tickets they labelled are skipped",
+    )
     lab.add_argument("--no-progress", action="store_true")
     f = sub.add_parser("fit", help="fit the heads + the routine gate, write the artefact")
     f.add_argument("--labels", type=Path, nargs="+", default=[Path("runs/heads/teacher.jsonl")])
@@ -490,7 +517,14 @@ def main(argv: list[str] | None = None) -> int:
             corpus = teacher_corpus(
                 args.n_bitext, args.n_cfpb, args.n_clinc, seed=args.seed, n_offensive=args.n_offensive
             )
-            n = label(corpus, provider, args.out, progress=not args.no_progress, order_seed=args.order_seed)
+            n = label(
+                corpus,
+                provider,
+                args.out,
+                progress=not args.no_progress,
+                order_seed=args.order_seed,
+                others=args.others,
+            )
             print(f"labelled {n} new tickets ({len(corpus)} in the corpus) -> {args.out}")
             return 0
         if args.cmd == "fit":

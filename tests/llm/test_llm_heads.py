@@ -142,3 +142,28 @@ def test_evaluate_reports_heads_llm_and_the_graphs_cascade(monkeypatch: pytest.M
     assert report["cascade_llm_calls"] == 1
     assert report["cascade_hand_escalations_reaching_a_human"] == "2/2"
     assert report["llm_alone_vs_hand"]["n"] == 3 and "heads_vs_llm_alone" in report
+
+
+class _CountingTeacher:
+    name, model = "fake", "teacher"
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+
+def test_parallel_labellers_skip_what_the_other_already_labelled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    corpus = [{"id": f"t{i}", "source": "bitext", "group": "g", "text": f"ticket {i}"} for i in range(12)]
+    teacher = _CountingTeacher()
+
+    def fake_row(row: dict, provider: _CountingTeacher) -> dict:
+        provider.seen.append(row["id"])
+        return {**row, "sentiment": "neutral", "priority": "P3", "escalation_risk": False, "error": None}
+
+    monkeypatch.setattr(heads_mod, "teacher_row", fake_row)
+    other = tmp_path / "other.jsonl"
+    heads_mod.label(corpus[:5], teacher, other, progress=False)  # the other process did these
+    n = heads_mod.label(corpus, teacher, tmp_path / "mine.jsonl", progress=False, others=[other])
+    assert n == 7 and sorted(teacher.seen[5:]) == sorted(r["id"] for r in corpus[5:])
+    assert heads_mod.label(corpus, teacher, tmp_path / "mine.jsonl", progress=False, others=[other]) == 0

@@ -168,9 +168,12 @@ def test_actions_go_through_the_review_api_and_are_audited(board) -> None:
     columns = board.client.get("/board/columns").text
     escalated = columns[columns.index('data-column="escalated"') : columns.index('data-column="resolved"')]
     assert 'data-ticket="chat:h-2"' in escalated
-    ignore = _act(board, "chat:h-2", csrf, action="ignore")
+    assert 'name="bad_example"' in esc.text  # the reviewer can keep a ticket out of training and the KB
+    ignore = _act(board, "chat:h-2", csrf, action="ignore", bad_example="1")
     assert ignore.status_code == 200 and "closed without reply" in ignore.text
     assert [a["action"] for a in audit.list_actions("chat:h-2")] == ["escalate", "ignore"]
+    assert [a["bad_example"] for a in audit.list_actions("chat:h-2")] == [False, True]
+    assert not row["bad_example"]  # unchecked box: an ordinary example
 
     # the key's own name as reviewer: recorded once, not "tester/tester"
     board.client.post("/board/logout", data={"csrf": csrf}, headers=SAME_SITE)

@@ -255,6 +255,7 @@ def _review_request(form: dict[str, str], reviewer: Reviewer) -> ReviewRequest:
         "note": form.get("note") or None,
         "by": reviewer.name if reviewer.name != reviewer.key_name else None,
         "action_id": form.get("action_id") or None,
+        "bad_example": form.get("bad_example") in ("1", "on", "true"),
     }
     return ReviewRequest.model_validate(fields)
 

@@ -4,7 +4,7 @@
     python -m src.graph.run --file samples/tickets.jsonl
     python -m src.graph.run --resume cli:TICKET --action edit --text "Hi, ..." --by ana
 
-Runs on the embedded defaults (classifier bundle in TRIAGE_MODEL_DIR, local LLM, Qdrant local mode,
+Runs on the embedded defaults (classifier bundle in TRIAGE_MODEL_DIR, local LLM where the heads are unsure, Qdrant Edge,
 SQLite audit + checkpoints) unless Settings point elsewhere. Paused tickets (suggest/escalate) keep
 their state in the checkpointer, so ``--resume`` works from a later process.
 

@@ -120,6 +120,21 @@ def similarity_from_vector(query: np.ndarray, stored: Sequence[float] | None) ->
     return float(np.dot(query, v) / norm)
 
 
+def found_points(q: VectorQuery, points: Sequence[Any]) -> list[Found]:
+    """Scored points of either engine (qdrant-client and Qdrant Edge share the shape) as ``Found``.
+
+    A hybrid query's score is the fused rank, not a similarity: the cosine is recomputed from the
+    returned dense vector so thresholds downstream keep meaning similarity.
+    """
+    if not q.sparse:
+        return [Found(str(p.id), float(p.score), dict(p.payload or {}), float(p.score)) for p in points]
+    vectors = [p.vector.get(DENSE) if isinstance(p.vector, dict) else None for p in points]
+    return [
+        Found(str(p.id), similarity_from_vector(q.dense, v), dict(p.payload or {}), float(p.score))
+        for p, v in zip(points, vectors, strict=True)
+    ]
+
+
 class VectorBackend(Protocol):
     """The operations the facade uses; every method may raise (the facade wraps errors)."""
 

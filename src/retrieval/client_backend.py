@@ -26,7 +26,7 @@ from src.retrieval.backends import (
     SearchTuning,
     StoredPoint,
     VectorQuery,
-    similarity_from_vector,
+    found_points,
 )
 
 log = logging.getLogger(__name__)
@@ -198,7 +198,7 @@ class ClientBackend:
         with self._lock, warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # local mode: "search_params has no effect"
             responses = self.client.query_batch_points(self.collection, requests=requests)
-        return [self._found(q, r.points) for q, r in zip(queries, responses, strict=True)]
+        return [found_points(q, r.points) for q, r in zip(queries, responses, strict=True)]
 
     def _request(self, q: VectorQuery, tuning: SearchTuning) -> models.QueryRequest:
         flt = build_filter(q.intent, q.category)
@@ -228,12 +228,3 @@ class ClientBackend:
             with_payload=q.with_payload,
         )
 
-    @staticmethod
-    def _found(q: VectorQuery, points: list[models.ScoredPoint]) -> list[Found]:
-        if not q.sparse:
-            return [Found(str(p.id), float(p.score), dict(p.payload or {}), float(p.score)) for p in points]
-        vectors = [p.vector.get(DENSE) if isinstance(p.vector, dict) else None for p in points]
-        return [
-            Found(str(p.id), similarity_from_vector(q.dense, v), dict(p.payload or {}), float(p.score))
-            for p, v in zip(points, vectors, strict=True)
-        ]

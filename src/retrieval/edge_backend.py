@@ -31,7 +31,7 @@ from src.retrieval.backends import (
     SearchTuning,
     StoredPoint,
     VectorQuery,
-    similarity_from_vector,
+    found_points,
 )
 
 MAX_SEGMENT_KB = 256_000  # ~170k 384-d points per segment
@@ -169,7 +169,7 @@ class EdgeBackend:
             results = [self.shard.query(requests[0])]
         else:
             results = self.shard.query_batch(qe.QueryBatchRequest(requests))
-        return [self._found(q, points) for q, points in zip(queries, results, strict=True)]
+        return [found_points(q, points) for q, points in zip(queries, results, strict=True)]
 
     def _request(self, q: VectorQuery, tuning: SearchTuning) -> qe.QueryRequest:
         flt = _filter(q.intent, q.category)
@@ -197,12 +197,3 @@ class EdgeBackend:
             with_payload=q.with_payload,
         )
 
-    @staticmethod
-    def _found(q: VectorQuery, points: list[qe.ScoredPoint]) -> list[Found]:
-        if not q.sparse:
-            return [Found(str(p.id), float(p.score), dict(p.payload or {}), float(p.score)) for p in points]
-        vectors = [p.vector.get(DENSE) if isinstance(p.vector, dict) else None for p in points]
-        return [
-            Found(str(p.id), similarity_from_vector(q.dense, v), dict(p.payload or {}), float(p.score))
-            for p, v in zip(points, vectors, strict=True)
-        ]

@@ -159,7 +159,9 @@ class AnalysisHeads:
             "heads": {name: head.to_json() for name, head in self.heads.items()},
             "meta": self.meta,
         }
-        digest = hashlib.sha256(json.dumps(body["heads"], sort_keys=True).encode()).hexdigest()[:12]
+        # the gate decides which tickets skip the LLM: a new gate is a new version (and benchmark fingerprint)
+        what_acts = {"heads": body["heads"], "gate": self.min_routine, "lexical": self.lexical_features}
+        digest = hashlib.sha256(json.dumps(what_acts, sort_keys=True).encode()).hexdigest()[:12]
         return {**body, "version": f"heads-{digest}"}
 
     def save(self, path: Path) -> Path:

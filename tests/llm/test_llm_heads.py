@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -167,3 +168,11 @@ def test_parallel_labellers_skip_what_the_other_already_labelled(
     n = heads_mod.label(corpus, teacher, tmp_path / "mine.jsonl", progress=False, others=[other])
     assert n == 7 and sorted(teacher.seen[5:]) == sorted(r["id"] for r in corpus[5:])
     assert heads_mod.label(corpus, teacher, tmp_path / "mine.jsonl", progress=False, others=[other]) == 0
+
+
+def test_a_new_gate_is_a_new_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(heads_mod, "embed", _fake_embed)
+    heads, _ = fit(_rows(), target=0.9, folds=3)
+    before = heads.to_json()["version"]
+    stricter = dataclasses.replace(heads, min_routine=min(0.99, heads.min_routine + 0.05))
+    assert stricter.to_json()["version"] != before

@@ -5,8 +5,8 @@
     python -m src.graph.run --resume cli:TICKET --action edit --text "Hi, ..." --by ana
 
 Runs on the embedded defaults (classifier bundle in TRIAGE_MODEL_DIR, local LLM where the heads are
-unsure, Qdrant Edge, SQLite audit + checkpoints) unless Settings point elsewhere. Paused tickets (suggest/escalate) keep
-their state in the checkpointer, so ``--resume`` works from a later process.
+unsure, Qdrant Edge, SQLite audit + checkpoints) unless Settings point elsewhere. Paused tickets
+(suggest/escalate) keep their state in the checkpointer, so ``--resume`` works from a later process.
 
 Ticket ids are ``CHANNEL:SOURCE_ID`` (the ``ticket_id`` in the output): ``--id 42`` with the default
 channel ``cli`` is ticket ``cli:42``; without ``--id`` (or an ``id`` in the file) every ticket is new.

@@ -236,6 +236,8 @@ def draft_node(state: dict[str, Any], deps: Deps) -> Update:
             template = deps.template(_pre(state).masked_text, label, hits)
             if template is not None:
                 return {"draft": template.model_dump(mode="json")}
+        if deps.provider is None:  # no LLM (TRIAGE_SERVICE_LLM=false): no draft, so no auto-resolve
+            return {"draft": None}
         if before == "auto_resolve":
             return _llm_draft(state, deps)
         if deps.settings.draft_suggest == "off":
@@ -253,7 +255,7 @@ def suggest_draft_node(state: dict[str, Any], deps: Deps) -> Update:
     here is recorded but changes nothing: the decision is already made and a human will see it.
     """
     deferred = (state.get("draft") or {}).get("source") == "deferred"
-    if not deferred or (state.get("score") or {}).get("route") != "suggest":
+    if not deferred or (state.get("score") or {}).get("route") != "suggest" or deps.provider is None:
         return {}
     return guarded("suggest_draft", deps, lambda: _llm_draft(state, deps))
 

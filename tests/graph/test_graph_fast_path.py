@@ -94,6 +94,26 @@ def test_no_llm_at_all_still_auto_resolves_a_routine_ticket(tmp_path: Path) -> N
     assert out["draft"] == RESOLUTION  # the resolution, no LLM
 
 
+def test_no_llm_means_no_llm_draft_either(tmp_path: Path) -> None:
+    """TRIAGE_SERVICE_LLM=false (provider None): no draft call at all, not the default model loaded by
+    the drafter behind the graph's back; without a template a would-be auto-resolve waits for a human."""
+    drafted: list[str] = []
+
+    def recording_draft(text, analysis, hits, provider):  # noqa: ANN001, ANN202
+        drafted.append(text)
+        raise AssertionError("no LLM draft without a provider")
+
+    deps = make_deps(tmp_path, kb=VectorKB(), node_timeout_s=60.0)
+    deps.heads, deps.provider, deps.draft = _heads(), None, recording_draft
+    svc = TriageService(deps)
+    out = svc.run(TicketIn(id="F2b", text=ROUTINE_TEXT))  # would auto-resolve, but no template, no LLM
+    assert out["route"] == "suggest" and out["draft"] in (None, ""), out
+    deps.classifier = FakeClassifier(probability=0.75)  # a plain suggest: its draft is deferred, then skipped
+    out = svc.run(TicketIn(id="F2c", text=ROUTINE_TEXT))
+    assert out["route"] == "suggest" and drafted == []
+    assert not [f for f in _state(svc, "api:F2c").get("failures") or [] if f.startswith("suggest_draft")]
+
+
 def test_unsure_heads_ask_the_llm_and_the_ticket_reaches_a_human(tmp_path: Path) -> None:
     provider = FakeProvider(json_responses=neutral_analysis(), text_responses="Sure, done.")
     svc = _service(tmp_path, provider=provider)

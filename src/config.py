@@ -178,7 +178,7 @@ class Settings(BaseSettings):
     worker_threads: int = 1  # per `python -m src.api.worker` process
     worker_heartbeat_s: float = 60.0  # Redis broker: a silent worker's tickets are redelivered after this
     requeue_after_s: float = 120.0  # sweep: re-enqueue tickets accepted this long ago and still undecided
-    service_llm: bool = True  # False: no LLM call at all (heads + templates decide; the rest waits for a human)
+    service_llm: bool = True  # False: no LLM call (heads + templates decide; the rest waits for a human)
     service_factory: str | None = None  # "module:function" returning a TriageService (tests, custom wiring)
     max_request_bytes: int = 1_000_000  # larger bodies get 413
     max_wait_s: float = 30.0  # cap for POST /v1/tickets?wait=S

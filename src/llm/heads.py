@@ -494,8 +494,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.90,
         help="lower 95%% bound of 'the teacher's reading would not change the route' among tickets the heads "
-        "answer alone (0.90: the lowest of 0.85/0.90/0.92/0.95 at which 'You people are incompetent ... I'm done "
-        "being polite' of the hand-labelled set is not answered alone; docs/llm.md)",
+        "answer alone (0.90: the lowest of 0.85/0.90/0.92/0.95 at which 'You people are incompetent ... "
+        "I'm done being polite' of the hand-labelled set is not answered alone; docs/llm.md)",
     )
     f.add_argument("--c", type=float, default=3.0, help="inverse L2 regularisation of the heads")
     ev = sub.add_parser("evaluate", help="heads / LLM / cascade vs the hand-labelled set")

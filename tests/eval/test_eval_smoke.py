@@ -198,7 +198,8 @@ def test_smoke_hybrid_real_graph_with_scripted_llm(tiny_bundle: Path, isolated_s
     # the injected LLM answered where the shipped analysis heads were unsure (a ticket they are sure of, with
     # a template draft, needs no call at all), and what it was asked counts in the usage
     paths = hybrid["paths"]
-    assert len(fake.calls) >= 1 and hybrid["usage"]["llm_calls_per_ticket"] * 23 == pytest.approx(len(fake.calls))
+    calls_per_ticket = hybrid["usage"]["llm_calls_per_ticket"]
+    assert len(fake.calls) >= 1 and calls_per_ticket * 23 == pytest.approx(len(fake.calls))
     assert sum(n for src, n in paths["analysis_source"].items() if "llm" in src) >= 1, paths
     # the legal threat and the injection must reach a human even though the scripted LLM says "routine"
     assert hybrid["escalation_slice"]["wrongful_auto_resolves"] == 0

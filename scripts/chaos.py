@@ -383,7 +383,8 @@ def markdown(result: dict[str, Any], meta: dict[str, Any]) -> str:
         f"({restart.get('sessions_terminated', 0)} sessions terminated during a "
         f"{restart.get('window_s')} s window from t={restart.get('t_s')} s)."
         " Models are fast fakes; graph, checkpointer, audit, "
-        "outbox and locks are the real ones.",
+        "outbox and locks are the real ones. Graph checkpoints: "
+        f"`{meta.get('durability', 'auto')}` (`TRIAGE_GRAPH_DURABILITY`).",
         "",
         "| check | result |",
         "|---|---|",
@@ -421,7 +422,7 @@ def meta_info(argv: list[str]) -> dict[str, Any]:
         pg = "unknown"
     command = "python scripts/chaos.py " + " ".join(argv)
     return {"command": command, "commit": git_commit(), "cpu": cpu_model(), "cores": os.cpu_count(),
-            "postgres": pg}  # fmt: skip
+            "postgres": pg, "durability": os.environ.get("TRIAGE_GRAPH_DURABILITY", "auto")}  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -444,12 +445,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=Path, help="write the JSON report here")
     p.add_argument("--md", type=Path, help="write the Markdown report here")
     p.add_argument("--keep-schema", action="store_true", help="keep the run's Postgres schema for inspection")
+    p.add_argument("--durability", choices=("auto", "sync", "exit"), default="auto",
+                   help="graph checkpoints (TRIAGE_GRAPH_DURABILITY): the fake LLM makes auto = sync; exit "
+                   "writes them only when a run pauses or ends")
     p.add_argument("--workdir", help=argparse.SUPPRESS)
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--schema", help=argparse.SUPPRESS)
     p.add_argument("--tickets-file", help=argparse.SUPPRESS)
     p.add_argument("--max-passes", type=int, default=30, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    os.environ["TRIAGE_GRAPH_DURABILITY"] = args.durability  # the worker processes inherit it
     if args.worker:
         return worker(args)
     result = run_chaos(args)

@@ -16,6 +16,13 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080, help="port (default: 8080)")
     p.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     p.add_argument("--access-log", action="store_true", help="log every request (off: faster under load)")
+    p.add_argument(
+        "--keep-alive-s",
+        type=float,
+        default=30.0,
+        help="close an idle keep-alive connection after this (default 30; uvicorn's 5 s can fire while a "
+        "busy event loop has the client's next request unread, which the client sees as a reset)",
+    )
     return p
 
 
@@ -40,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         log_level=args.log_level,
         access_log=args.access_log,
         timeout_graceful_shutdown=10,
+        timeout_keep_alive=args.keep_alive_s,
     )
     return 0
 

@@ -16,7 +16,14 @@ from typing import Any
 
 import pytest
 from fakes_graph import FakeClassifier, make_deps
-from test_graph_exactly_once import CLEAN, NODES, Crash, _assert_one_consistent_decision
+from test_graph_exactly_once import (
+    BOUNDARIES,
+    CLEAN,
+    NODES,
+    Crash,
+    _assert_one_consistent_decision,
+    _crashing,
+)
 
 from src.graph import builder
 from src.graph.checkpoint import sqlite_checkpointer
@@ -57,11 +64,11 @@ def test_exit_writes_one_checkpoint_per_run_instead_of_one_per_step(tmp_path: Pa
 
 
 class _DyingSaver:
-    """A checkpointer in a process that dies: once ``dead`` is set, nothing more reaches the file."""
+    """A checkpointer in a process that dies: once a crash fired, nothing more reaches the file."""
 
     def __init__(self, path: Path) -> None:
         self.saver = sqlite_checkpointer(path)
-        self.dead = False
+        self.fired: list[str] = []  # what test_graph_exactly_once._crashing appends when it kills
         for name in ("put", "put_writes"):
             setattr(self.saver, name, self._unless_dead(getattr(self.saver, name)))
 
@@ -73,24 +80,9 @@ class _DyingSaver:
 
         return guarded
 
-
-def _killing(name: str, when: str, saver: _DyingSaver) -> Any:
-    real = builder.NODE_FUNCS[name]
-
-    def node(state: dict, deps: Any) -> dict:
-        if when == "before" and not saver.dead:
-            saver.dead = True
-            raise Crash(f"killed before {name}")
-        update = real(state, deps)
-        if when == "after" and not saver.dead:
-            saver.dead = True
-            raise Crash(f"killed after {name}")
-        return update
-
-    return node
-
-
-BOUNDARIES = [(n, w) for n in NODES for w in ("before", "after") if (n, w) != ("review", "after")]
+    @property
+    def dead(self) -> bool:
+        return bool(self.fired)
 
 
 @pytest.mark.parametrize(("node", "when"), BOUNDARIES)
@@ -98,7 +90,7 @@ def test_exit_mode_process_killed_at_every_node_boundary(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, node: str, when: str
 ) -> None:
     saver = _DyingSaver(tmp_path / "ckpt.db")
-    monkeypatch.setitem(builder.NODE_FUNCS, node, _killing(node, when, saver))
+    monkeypatch.setitem(builder.NODE_FUNCS, node, _crashing(node, when, saver.fired))
     ticket = TicketIn(id="X1", channel="chat", text=CLEAN)
     with pytest.raises(Crash):
         _service(tmp_path, saver=saver.saver).run(ticket)
